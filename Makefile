@@ -1,0 +1,36 @@
+# Spooled developer commands. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.8
+UV_HOME := .dev/uv
+UV := $(UV_HOME)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: help install proto proto-check lint test run bench clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(UV):
+	@echo ">> bootstrapping uv $(UV_VERSION) into $(UV_HOME)"
+	@python3 -m venv $(UV_HOME) && $(UV_HOME)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock $(wildcard */*/pyproject.toml)
+	@echo ">> installing the workspace into $(VENV)"
+	@$(UV) sync --all-packages --frozen
+	@touch $@
+
+install: $(VENV)/.synced ## Create .venv with every service, lib and dev tool
+
+proto: install ## Regenerate the gRPC stubs in libs/proto from proto/
+	@PYTHON=$(PY) ./scripts/gen_proto.sh
+
+proto-check: proto ## Fail when committed stubs differ from proto/
+	@git diff --exit-code --stat -- libs/proto || { echo "stubs are stale: run 'make proto' and commit"; exit 1; }
+
+lint: install ## Ruff and mypy
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/mypy libs/common/src services/queue-core/src services/api-gateway/src

@@ -1,0 +1,119 @@
+"""Internal gRPC plumbing: tenant metadata, the internal token, error trailers.
+
+Services trust only callers that present the internal token; the tenant rides
+along in metadata so queue-core can set it for row-level security.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from spooled_common import errors
+from spooled_common.tenant import Tenant
+
+log = logging.getLogger(__name__)
+
+TOKEN_KEY = "x-internal-token"
+ORG_KEY = "x-spooled-org-id"
+SCOPE_KEY = "x-spooled-queues"
+
+#: Messages up to this size cross internal gRPC (payload cap 5 MiB plus envelope).
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+]
+
+
+def call_metadata(token: str, tenant: Tenant | None) -> tuple[tuple[str, str], ...]:
+    md = [(TOKEN_KEY, token)]
+    if tenant is not None:
+        md += [(ORG_KEY, tenant.org_id), (SCOPE_KEY, tenant.scope_header())]
+    return tuple(md)
+
+
+def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
+    return {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+
+
+def tenant_of(context: grpc.aio.ServicerContext) -> Tenant:
+    md = _metadata(context)
+    org = md.get(ORG_KEY)
+    if not org:
+        raise errors.Unauthorized("Missing organization context")
+    return Tenant.from_headers(org, md.get(SCOPE_KEY))
+
+
+class InternalTokenInterceptor(grpc.aio.ServerInterceptor):
+    """Refuses every call without the shared internal token (health checks excepted)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token.encode()
+
+        async def deny(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "invalid internal token")
+
+        self._deny = grpc.unary_unary_rpc_method_handler(deny)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method = details.method or ""
+        if method.startswith(("/grpc.health.", "/grpc.reflection.")):
+            return await continuation(details)
+        supplied = dict(details.invocation_metadata or ()).get(TOKEN_KEY, "")
+        if isinstance(supplied, str) and hmac.compare_digest(supplied.encode(), self._token):
+            return await continuation(details)
+        return self._deny
+
+
+async def abort_with(context: grpc.aio.ServicerContext, err: errors.AppError) -> None:
+    context.set_trailing_metadata(((errors.ERROR_TRAILER, errors.encode(err)),))
+    await context.abort(err.grpc_code, err.message)
+
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+def handle_errors(fn: F) -> F:
+    """Servicer method decorator: AppErrors become status + trailer; the rest INTERNAL."""
+
+    @functools.wraps(fn)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await fn(self, request, context)
+        except errors.AppError as err:
+            await abort_with(context, err)
+        except grpc.RpcError:
+            raise
+        except Exception:
+            log.exception("unhandled error in %s", fn.__name__)
+            await abort_with(context, errors.InternalError())
+
+    return wrapper  # type: ignore[return-value]
+
+
+def add_health_and_reflection(
+    server: grpc.aio.Server, service_names: list[str]
+) -> health.HealthServicer:
+    """Register grpc.health.v1 (all SERVING) and reflection for the given services."""
+    servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    for name in [*service_names, ""]:
+        servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
+    return servicer

@@ -1,0 +1,38 @@
+"""Who is calling: the result of authenticating an API key or JWT."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from spooled_common import errors
+from spooled_common.tenant import Tenant
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    org_id: str
+    api_key_id: str
+    #: The key's queue scope as stored (empty or ["*"] = every queue).
+    queues: tuple[str, ...]
+    #: "api_key" or "jwt"
+    via: str
+    issued_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    @property
+    def tenant(self) -> Tenant:
+        return Tenant.from_scope(self.org_id, list(self.queues))
+
+    @property
+    def unrestricted(self) -> bool:
+        return self.tenant.queues is None
+
+    def require_queue(self, queue: str) -> None:
+        """403 when the key's scope does not include ``queue`` (write paths)."""
+        if not self.tenant.allows(queue):
+            raise errors.AccessDenied(f"API key does not have permission for queue '{queue}'")
+
+    def require_unrestricted(self) -> None:
+        if not self.unrestricted:
+            raise errors.AccessDenied("This operation requires an unrestricted API key")
