@@ -1,0 +1,51 @@
+"""Pytest fixtures for real infrastructure, shared by every package's tests.
+
+Enable in a conftest with ``pytest_plugins = ["spooled_testing.fixtures"]``.
+
+* ``pg_server``: one real Postgres for the whole session (embedded, under a
+  temporary folder), or the one at ``SPOOLED_TEST_PG_ADMIN_URL`` if set.
+* ``fresh_dsn``: a brand-new, empty database owned by the non-superuser app
+  role, for tests that need isolation.
+* ``nats_server``: one real NATS with JetStream for the session.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from spooled_testing.nats import NatsServer
+from spooled_testing.postgres import PostgresServer
+
+_db_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    base = Path(tempfile.mkdtemp(prefix="spooled-pg-"))
+    server = PostgresServer(base).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_dsn(pg_server: PostgresServer) -> str:
+    """A new empty database for one test (named after the process to allow xdist)."""
+    return pg_server.create_database(f"t_{os.getpid()}_{next(_db_counter)}")
+
+
+@pytest.fixture(scope="session")
+def nats_server() -> Iterator[NatsServer]:
+    base = Path(tempfile.mkdtemp(prefix="spooled-nats-"))
+    server = NatsServer(base).start()
+    try:
+        yield server
+    finally:
+        server.stop()
