@@ -34,3 +34,18 @@ lint: install ## Ruff and mypy
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy libs/common/src services/queue-core/src services/api-gateway/src
+
+run: install ## Start the whole suite (embedded Postgres + NATS unless DATABASE_URL/NATS_URL set)
+	@$(PY) -m spooled_testing.stack run
+
+test: install ## Unit, integration and e2e tests against real Postgres/NATS
+	@echo ">> unit + integration tests (libs, services)"
+	@$(PY) -m pytest libs services -q -p no:cacheprovider
+	@echo ">> end-to-end tests (tests/e2e: the official SDK against the running suite)"
+	@$(PY) -m pytest tests/e2e -q -p no:cacheprovider
+
+bench: install ## Benchmarks through the public API (prints a table; not part of test)
+	@$(PY) -m spooled_bench
+
+clean: ## Remove .venv and .dev (all local data)
+	rm -rf $(VENV) .dev

@@ -7,6 +7,7 @@ import asyncio
 
 from spooled_common import logging as slog
 from spooled_common.migrate import migrate
+
 from spooled_gateway.settings import GatewaySettings
 
 SCHEMA = "gateway"

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
-
 from spooled_common import db
+
 from spooled_gateway import http_errors, middleware
 from spooled_gateway.core_client import CoreClient
 from spooled_gateway.routes import (

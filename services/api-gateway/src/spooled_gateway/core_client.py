@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-
 from spooled_common import errors, rpc
 from spooled_common.tenant import Tenant
 from spooled_proto.spooled.internal.v1 import queue_core_pb2_grpc

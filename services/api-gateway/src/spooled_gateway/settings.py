@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pydantic import Field
-
 from spooled_common.settings import ServiceSettings
 
 DEV_JWT_SECRET = "development-secret-change-in-production"
