@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
-OUT=libs/proto/src
+OUT=${SPOOLED_PROTO_OUT:-libs/proto/src}
 export PATH="$(dirname "$PY"):$PATH"
 GP=$("$PY" -c "import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), '_proto'))")
 rm -rf "$OUT/spooled_proto/spooled"
