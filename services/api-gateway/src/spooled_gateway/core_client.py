@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from spooled_common import errors, rpc
 from spooled_common.tenant import Tenant
 from spooled_proto.spooled.internal.v1 import queue_core_pb2_grpc
@@ -22,6 +23,7 @@ class CoreClient:
     def __init__(self, addr: str, token: str) -> None:
         self._channel = grpc.aio.insecure_channel(addr, options=rpc.CHANNEL_OPTIONS)
         self.stub = queue_core_pb2_grpc.QueueCoreStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
         self._token = token
 
     def metadata(self, tenant: Tenant | None) -> tuple[tuple[str, str], ...]:
@@ -36,6 +38,11 @@ class CoreClient:
                             timeout=timeout or DEFAULT_TIMEOUT_S)
         except grpc.aio.AioRpcError as exc:
             raise errors.from_rpc_error(exc) from None
+
+    async def serving(self, timeout: float = 2.0) -> bool:
+        """True when queue-core's grpc.health.v1 reports SERVING (no token needed)."""
+        reply = await self._health.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
     async def close(self) -> None:
         await self._channel.close()

@@ -26,6 +26,9 @@ class GatewaySettings(ServiceSettings):
     external_url: str = Field(default="http://127.0.0.1:8080", alias="SPOOLED_EXTERNAL_URL")
     worker_lease_duration_secs: int = Field(default=30, alias="WORKER_LEASE_DURATION_SECS")
     worker_heartbeat_interval_secs: int = Field(default=10, alias="WORKER_HEARTBEAT_INTERVAL_SECS")
+    #: Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For is
+    #: believed (per-IP login throttling); empty = use the TCP peer address.
+    trusted_proxies: str = Field(default="", alias="SPOOLED_TRUSTED_PROXIES")
 
     @property
     def key_env(self) -> str:

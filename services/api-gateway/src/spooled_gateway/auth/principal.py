@@ -19,6 +19,13 @@ class Principal:
     via: str
     issued_at: datetime | None = None
     expires_at: datetime | None = None
+    #: The key's own limit in requests per minute (None = plan limit only).
+    rate_limit: int | None = None
+    #: The org's plan tier when authenticated (free | starter | pro | enterprise).
+    plan_tier: str | None = None
+    #: JWT only: the token id (jti) and the login session it belongs to (sid).
+    token_id: str | None = None
+    session_id: str | None = None
 
     @property
     def tenant(self) -> Tenant:

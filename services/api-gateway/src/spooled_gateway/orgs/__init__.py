@@ -1,0 +1,3 @@
+"""Organizations: plans, usage, lifecycle."""
+
+from __future__ import annotations

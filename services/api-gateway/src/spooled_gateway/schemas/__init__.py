@@ -1,0 +1,1 @@
+"""Request models of the public REST API (responses are rendered by ``convert``)."""
