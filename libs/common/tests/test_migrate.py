@@ -6,7 +6,6 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-
 from spooled_common.migrate import discover, migrate
 
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from spooled_common.sql import Queries, parse
 
 

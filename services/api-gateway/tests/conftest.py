@@ -22,8 +22,6 @@ from spooled_gateway.settings import GatewaySettings
 from spooled_proto.spooled.internal.v1 import queue_core_pb2 as pb
 from spooled_proto.spooled.internal.v1 import queue_core_pb2_grpc as pb_grpc
 
-pytest_plugins = ["spooled_testing.fixtures"]
-
 GATEWAY_MIGRATIONS = "spooled_gateway.db.migrations"
 #: The admin key gateway_settings() configures unless told otherwise.
 TEST_ADMIN_KEY = "test-admin-key-0123456789abcdef"

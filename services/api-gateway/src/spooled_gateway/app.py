@@ -7,11 +7,11 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 from spooled_common import db
 
 from spooled_gateway import http_errors, middleware
 from spooled_gateway.core_client import CoreClient
+from spooled_gateway.responses import OrjsonResponse
 from spooled_gateway.routes import (
     admin,
     api_keys,
@@ -56,7 +56,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app = FastAPI(
         title="Spooled API",
         version="1.0.0",
-        default_response_class=ORJSONResponse,
+        default_response_class=OrjsonResponse,
         lifespan=lifespan,
         docs_url="/docs",
         openapi_url="/openapi.json",

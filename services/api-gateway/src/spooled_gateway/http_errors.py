@@ -12,9 +12,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from spooled_common import errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from spooled_gateway.responses import OrjsonResponse
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,8 @@ _STATUS_CODES = {
 }
 
 
-def render(err: errors.AppError) -> ORJSONResponse:
-    return ORJSONResponse(err.body(), status_code=err.status, headers=err.headers or None)
+def render(err: errors.AppError) -> OrjsonResponse:
+    return OrjsonResponse(err.body(), status_code=err.status, headers=err.headers or None)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -58,13 +59,13 @@ def validation_details(exc: RequestValidationError) -> tuple[str, list[dict[str,
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.AppError)
-    async def _app_error(_: Request, exc: errors.AppError) -> ORJSONResponse:
+    async def _app_error(_: Request, exc: errors.AppError) -> OrjsonResponse:
         if exc.status >= 500:
             log.error("request failed: %s %s", exc.code, exc.message)
         return render(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation(_: Request, exc: RequestValidationError) -> OrjsonResponse:
         message, details, json_error = validation_details(exc)
         if json_error:
             body = {"code": "INVALID_JSON", "error": "Invalid JSON", "message": message,
@@ -72,10 +73,10 @@ def install(app: FastAPI) -> None:
         else:
             body = {"code": "VALIDATION_ERROR", "error": "Validation failed", "message": message,
                     "details": details}
-        return ORJSONResponse(body, status_code=400)
+        return OrjsonResponse(body, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(_: Request, exc: StarletteHTTPException) -> OrjsonResponse:
         code = _STATUS_CODES.get(exc.status_code, "ERROR")
         if exc.status_code == 404 and exc.detail == "Not Found":
             message = "No route matches this path"
@@ -83,10 +84,10 @@ def install(app: FastAPI) -> None:
             message = "This path does not support the request method"
         else:
             message = str(exc.detail)
-        return ORJSONResponse({"code": code, "message": message}, status_code=exc.status_code,
+        return OrjsonResponse({"code": code, "message": message}, status_code=exc.status_code,
                               headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
-    async def _unhandled(_: Request, exc: Exception) -> ORJSONResponse:
+    async def _unhandled(_: Request, exc: Exception) -> OrjsonResponse:
         log.exception("unhandled error", exc_info=exc)
         return render(errors.InternalError())

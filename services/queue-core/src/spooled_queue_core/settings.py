@@ -1,0 +1,64 @@
+"""queue-core settings, read from the environment (names in the field aliases)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from spooled_common.settings import ServiceSettings
+
+#: Defaults, named so code and docs agree (API.md §14.2).
+DEFAULT_GRPC_PORT = 50061
+DEFAULT_HTTP_PORT = 8081
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_TIMEOUT_SECS = 300
+DEFAULT_LEASE_SECS = 30
+DEFAULT_HEARTBEAT_SECS = 10
+#: A worker silent this long is marked offline and its jobs released.
+DEFAULT_STALE_WORKER_SECS = 120
+
+
+class QueueCoreSettings(ServiceSettings):
+    grpc_host: str = Field(default="0.0.0.0", alias="QUEUE_CORE_GRPC_HOST")
+    grpc_port: int = Field(default=DEFAULT_GRPC_PORT, alias="QUEUE_CORE_GRPC_PORT")
+    #: /health, /ready and /metrics.
+    http_host: str = Field(default="0.0.0.0", alias="QUEUE_CORE_HTTP_HOST")
+    http_port: int = Field(default=DEFAULT_HTTP_PORT, alias="QUEUE_CORE_HTTP_PORT")
+
+    default_max_retries: int = Field(default=DEFAULT_MAX_RETRIES, alias="QUEUE_DEFAULT_MAX_RETRIES")
+    default_timeout_secs: int = Field(
+        default=DEFAULT_TIMEOUT_SECS, alias="QUEUE_DEFAULT_TIMEOUT_SECS"
+    )
+    #: Lease a claim gets when the caller does not ask for one.
+    lease_duration_secs: int = Field(default=DEFAULT_LEASE_SECS, alias="WORKER_LEASE_DURATION_SECS")
+    heartbeat_interval_secs: int = Field(
+        default=DEFAULT_HEARTBEAT_SECS, alias="WORKER_HEARTBEAT_INTERVAL_SECS"
+    )
+    stale_worker_secs: int = Field(
+        default=DEFAULT_STALE_WORKER_SECS, alias="WORKER_STALE_AFTER_SECS"
+    )
+
+    #: How often expired leases and stale workers are swept.
+    reaper_interval_secs: float = Field(default=10.0, alias="QUEUE_CORE_REAPER_INTERVAL_SECS")
+    #: Rows per reaper statement; the sweep repeats while batches come back full.
+    reaper_batch_size: int = Field(default=500, alias="QUEUE_CORE_REAPER_BATCH_SIZE")
+    #: How often delayed jobs that came due wake their long-polling claimers.
+    due_scan_interval_secs: float = Field(default=1.0, alias="QUEUE_CORE_DUE_SCAN_INTERVAL_SECS")
+    #: Upper bound on a claim's wait_ms.
+    max_claim_wait_ms: int = Field(default=30_000, alias="QUEUE_CORE_MAX_CLAIM_WAIT_MS")
+    #: A waiting claim re-checks at least this often, in case a wake-up was missed
+    #: (e.g. the listener connection was being re-established).
+    claim_recheck_secs: float = Field(default=5.0, alias="QUEUE_CORE_CLAIM_RECHECK_SECS")
+    #: Grace period for in-flight RPCs on SIGTERM.
+    shutdown_grace_secs: float = Field(default=10.0, alias="QUEUE_CORE_SHUTDOWN_GRACE_SECS")
+
+    def check(self) -> None:
+        super().check()
+        if self.lease_duration_secs <= self.heartbeat_interval_secs:
+            raise SystemExit(
+                "WORKER_LEASE_DURATION_SECS must be greater than WORKER_HEARTBEAT_INTERVAL_SECS"
+            )
+        if not 0 <= self.default_max_retries <= 100:
+            raise SystemExit("QUEUE_DEFAULT_MAX_RETRIES must be within 0..100")
+        if not 1 <= self.default_timeout_secs <= 86400:
+            raise SystemExit("QUEUE_DEFAULT_TIMEOUT_SECS must be within 1..86400")
+        if self.reaper_interval_secs <= 0 or self.due_scan_interval_secs <= 0:
+            raise SystemExit("maintenance intervals must be positive")
