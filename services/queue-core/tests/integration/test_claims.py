@@ -157,8 +157,8 @@ class TestLongPoll:
         assert await waiter == []
 
     async def test_wakes_on_resume(self, services: Services, tenant: Tenant) -> None:
-        await services.queues.pause(tenant, "q")
         job_id = await enqueue(services, tenant)
+        await services.queues.pause(tenant, "q")
         waiter = asyncio.create_task(services.leases.claim(tenant, "q", "w", wait_ms=20_000))
         await asyncio.sleep(0.2)
         await services.queues.resume(tenant, "q")

@@ -61,6 +61,7 @@ class TestPauseResume:
     async def test_pause_then_resume(
         self, services: Services, pool: asyncpg.Pool, tenant: Tenant
     ) -> None:
+        await enqueue(services, tenant)  # the queue exists through its first job
         paused = await services.queues.pause(tenant, "q", "deploy")
         assert paused.reason == "deploy"
         settings = orjson.loads((await services.queues.get(tenant, "q"))["settings"])
@@ -74,7 +75,16 @@ class TestPauseResume:
             "SELECT event_type FROM core.outbox WHERE organization_id = $1 ORDER BY id",
             tenant.org_id,
         )
-        assert [e["event_type"] for e in events] == ["queue.paused", "queue.resumed"]
+        assert [e["event_type"] for e in events][-2:] == ["queue.paused", "queue.resumed"]
+
+    async def test_pause_unknown_queue_is_not_found_and_creates_nothing(
+        self, services: Services, pool: asyncpg.Pool, tenant: Tenant
+    ) -> None:
+        with pytest.raises(errors.NotFound):
+            await services.queues.pause(tenant, "ghost", "typo")
+        rows = await sql(pool, "SELECT 1 FROM core.queue_config WHERE organization_id = $1",
+                         tenant.org_id)
+        assert rows == []
 
     async def test_resume_unknown_queue_is_not_found(
         self, services: Services, tenant: Tenant

@@ -7,6 +7,7 @@ import pytest
 from spooled_common import errors
 from spooled_common.tenant import Tenant
 from spooled_queue_core.grpc_server import Services
+from spooled_queue_core.queues.models import QueueUpdate
 from spooled_queue_core.testing import claim_one, enqueue, job_row
 from spooled_queue_core.workers.models import NewWorker
 
@@ -101,7 +102,8 @@ class TestUsage:
         await enqueue(services, tenant, "a")
         await enqueue(services, tenant, "b")
         await claim_one(services, tenant, "b")
-        await services.queues.pause(tenant, "c")
+        # A configured queue with no jobs still counts.
+        await services.queues.update_config(tenant, "c", QueueUpdate(max_retries=5))
         await services.workers.register(tenant, NewWorker("a", "h"))
         usage = dict(await services.usage.usage(Tenant(tenant.org_id, frozenset({"a"}))))
         assert usage == {

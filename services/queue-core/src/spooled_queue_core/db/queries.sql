@@ -476,8 +476,8 @@ SELECT id, organization_id, queue_name, max_retries, default_timeout, rate_limit
 FROM up, wake;
 
 -- name: pause_queue
--- Creates the config row when missing, so a queue can be paused before its
--- first job. $3/$4 service defaults, $5 reason.
+-- Creates the config row when missing (the queue exists through its jobs;
+-- the service checks that first). $3/$4 service defaults, $5 reason.
 WITH up AS (
     INSERT INTO core.queue_config AS qc
         (organization_id, queue_name, max_retries, default_timeout, enabled, settings)
@@ -853,3 +853,42 @@ WITH due AS (
 )
 SELECT now() AS scanned_at,
        (SELECT count(pg_notify($2, organization_id || E'\t' || queue_name)) FROM due) AS notified;
+
+-- ===========================================================================
+-- Outbox relay (one leader at a time, on its own connection with
+-- app.maintenance on; see outbox/relay.py)
+-- ===========================================================================
+
+-- name: outbox_next_batch
+-- Oldest unpublished events first, walking outbox_unpublished_idx. A row
+-- committed late with a smaller id is simply picked up by a later batch: a
+-- job's own events are written by successive transactions, so their ids (and
+-- hence publish order) follow the job's history.
+SELECT id, organization_id, aggregate, queue_name, event_type, payload::text AS payload,
+       created_at, extract(epoch FROM now() - created_at)::float8 AS age_secs
+FROM core.outbox
+WHERE published_at IS NULL
+ORDER BY id
+LIMIT $1;
+
+-- name: outbox_mark_published
+UPDATE core.outbox SET published_at = now()
+WHERE id = ANY($1::bigint[]) AND published_at IS NULL;
+
+-- name: outbox_backlog
+-- For the lag metrics: unpublished rows and the age of the oldest one.
+SELECT count(*) AS pending,
+       COALESCE(extract(epoch FROM now() - min(created_at)), 0)::float8 AS lag_secs
+FROM core.outbox
+WHERE published_at IS NULL;
+
+-- name: outbox_delete_published
+-- Retention: published rows older than $1 seconds, at most $2 per statement
+-- (the caller repeats while batches come back full).
+WITH doomed AS (
+    SELECT id FROM core.outbox
+    WHERE published_at IS NOT NULL AND published_at < now() - make_interval(secs => $1)
+    ORDER BY id
+    LIMIT $2
+)
+DELETE FROM core.outbox o USING doomed WHERE o.id = doomed.id;

@@ -57,6 +57,11 @@ class QueueService:
         _require_name(queue)
         scope.require(tenant, queue)
         async with tenant_tx(self._pool, tenant.org_id) as conn:
+            # A queue exists once it has a config row or jobs (upstream: 404
+            # otherwise), so a typo cannot silently create a paused queue.
+            found = await repo.presence(conn, tenant.org_id, queue)
+            if not found["has_config"] and not found["total"]:
+                raise errors.NotFound("Queue not found")
             row = await repo.pause(conn, tenant.org_id, queue, reason, self._defaults)
         return Paused(row["queue_name"], row["paused_at"], reason)
 
