@@ -49,3 +49,8 @@ bench: install ## Benchmarks through the public API (prints a table; not part of
 
 clean: ## Remove .venv and .dev (all local data)
 	rm -rf $(VENV) .dev
+
+.PHONY: deploy-check
+deploy-check: install ## Helm chart, Kustomize overlays, dashboards, alert rules and Dockerfile checks
+	@./scripts/deploy_tools.sh
+	@UV=$(abspath $(UV)) $(PY) -m pytest tests/deploy -q -p no:cacheprovider

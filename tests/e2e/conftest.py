@@ -16,6 +16,8 @@ import asyncio
 import contextlib
 import json
 import secrets
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -258,10 +260,16 @@ def create_org(stack: Stack, prefix: str = "e2e") -> Org:
 
 # -- fixtures ----------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    base: Path = tmp_path_factory.mktemp("spooled-e2e")
-    with running_stack(base, extra_env=dict(_PLAN_ENV)) as s:
-        yield s
+def stack() -> Iterator[Stack]:
+    # Not under pytest's tmp dir: as root, Postgres runs as a system user that
+    # must traverse the path, and every new pytest session re-tightens
+    # /tmp/pytest-of-<user> to 0700.
+    base = Path(tempfile.mkdtemp(prefix="spooled-e2e-"))
+    try:
+        with running_stack(base, extra_env=dict(_PLAN_ENV)) as s:
+            yield s
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ listens the same ways at the same time and must see nothing of it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -124,8 +125,11 @@ class SdkListener:
         self.events.append(event)
 
     def names_for(self, job_id: str) -> list[str]:
-        return [e.type for e in self.events
-                if isinstance(e.data, dict) and e.data.get("job_id") == job_id]
+        return [
+            e.type
+            for e in self.events
+            if isinstance(e.data, dict) and e.data.get("job_id") == job_id
+        ]
 
     def job_event_count(self) -> int:
         return sum(1 for e in self.events if e.type.startswith("job."))
@@ -144,10 +148,8 @@ def closing() -> Iterator[Callable[[Any], Any]]:
 
     yield track
     for obj in reversed(opened):
-        try:
+        with contextlib.suppress(Exception):
             obj.close()
-        except Exception:
-            pass
 
 
 def ws_base(org: Org) -> str:
@@ -170,25 +172,40 @@ def test_each_client_sees_its_own_orgs_job_lifecycle_and_nothing_else(
     ws_b = closing(WsClient(f"{ws_base(b)}/ws?api_key={b.api_key}"))
     sdk_ws_b = closing(SdkListener(b, "websocket"))
     sdk_sse_b = closing(SdkListener(b, "sse"))
-    for ready in (sse_a.connected, ws_a.pinged, sdk_ws_a.pinged, sse_b.connected, ws_b.pinged,
-                  sdk_ws_b.pinged):
+    for ready in (
+        sse_a.connected,
+        ws_a.pinged,
+        sdk_ws_a.pinged,
+        sse_b.connected,
+        ws_b.pinged,
+        sdk_ws_b.pinged,
+    ):
         assert ready.wait(15), "a realtime client did not connect"
     assert sse_a.status == sse_b.status == 200
 
     client = a.client()
     job_id = client.jobs.create({"queue_name": queue, "payload": {"live": True}}).id
     [job] = claim(client, queue)
-    client.jobs.complete(job_id, {"worker_id": WORKER, "result": {"ok": 1},
-                                  "lease_id": job.lease_id})
+    client.jobs.complete(
+        job_id, {"worker_id": WORKER, "result": {"ok": 1}, "lease_id": job.lease_id}
+    )
 
-    for name, seen in (("SSE", lambda: lifecycle(sse_a.envelopes(), job_id)),
-                       ("WebSocket", lambda: lifecycle(ws_a.messages, job_id))):
-        got = wait_for(lambda s=seen: len(s()) >= 3 and s(), timeout=20,
-                       desc=f"the {name} client to see the job's lifecycle")
+    for name, seen in (
+        ("SSE", lambda: lifecycle(sse_a.envelopes(), job_id)),
+        ("WebSocket", lambda: lifecycle(ws_a.messages, job_id)),
+    ):
+        got = wait_for(
+            lambda s=seen: len(s()) >= 3 and s(),
+            timeout=20,
+            desc=f"the {name} client to see the job's lifecycle",
+        )
         assert got == LIFECYCLE, f"{name} client saw {got}"
     for name, sdk in (("SDK websocket", sdk_ws_a), ("SDK SSE", sdk_sse_a)):
-        got = wait_for(lambda s=sdk: len(s.names_for(job_id)) >= 3 and s.names_for(job_id),
-                       timeout=20, desc=f"the {name} client to see the job's lifecycle")
+        got = wait_for(
+            lambda s=sdk: len(s.names_for(job_id)) >= 3 and s.names_for(job_id),
+            timeout=20,
+            desc=f"the {name} client to see the job's lifecycle",
+        )
         assert got == SDK_LIFECYCLE, f"{name} client saw {got}"
     completed = next(e for e in ws_a.messages if e["type"] == "JobCompleted")
     assert completed["data"]["result"] == {"ok": 1}
@@ -196,19 +213,33 @@ def test_each_client_sees_its_own_orgs_job_lifecycle_and_nothing_else(
 
     # B's clients were connected all along and heard nothing of A's job. A's job events
     # reached four clients through the same hub, so B's had every chance to see them.
-    for name, leaked in (("SSE", job_events(sse_b.envelopes())),
-                         ("WebSocket", job_events(ws_b.messages)),
-                         ("SDK websocket", sdk_ws_b.job_event_count()),
-                         ("SDK SSE", sdk_sse_b.job_event_count())):
+    for name, leaked in (
+        ("SSE", job_events(sse_b.envelopes())),
+        ("WebSocket", job_events(ws_b.messages)),
+        ("SDK websocket", sdk_ws_b.job_event_count()),
+        ("SDK SSE", sdk_sse_b.job_event_count()),
+    ):
         assert not leaked, f"organization B's {name} client saw {leaked}"
 
     # The SSE ids are stream sequences: resuming after the first replays the rest.
-    first = next(f for f in sse_a.frames if f.get("event") == "job.created"
-                 and json.loads(f["data"])["data"]["job_id"] == job_id)
-    resumed = closing(SseClient(f"{api}/events", {"Authorization": f"Bearer {a.api_key}",
-                                                   "Last-Event-ID": first["id"]}))
-    got = wait_for(lambda: len(lifecycle(resumed.envelopes(), job_id)) >= 2
-                   and lifecycle(resumed.envelopes(), job_id), timeout=15, desc="replay")
+    first = next(
+        f
+        for f in sse_a.frames
+        if f.get("event") == "job.created" and json.loads(f["data"])["data"]["job_id"] == job_id
+    )
+    resumed = closing(
+        SseClient(
+            f"{api}/events", {"Authorization": f"Bearer {a.api_key}", "Last-Event-ID": first["id"]}
+        )
+    )
+    got = wait_for(
+        lambda: (
+            len(lifecycle(resumed.envelopes(), job_id)) >= 2
+            and lifecycle(resumed.envelopes(), job_id)
+        ),
+        timeout=15,
+        desc="replay",
+    )
     assert got == LIFECYCLE[1:]
 
     # A job stream of a finished job reports its final state and ends.
@@ -225,10 +256,10 @@ def test_realtime_routes_authenticate_and_enforce_key_scope(org: Org) -> None:
     expect(httpx.get(f"{api}/jobs?token={org.api_key}", timeout=10), 401)
 
     scoped = org.client().api_keys.create({"name": "scoped", "queues": ["allowed"]}).key
-    expect(httpx.get(f"{api}/events?queue=other&api_key={scoped}", timeout=10), 403,
-           "ACCESS_DENIED")
-    expect(httpx.get(f"{api}/events/queues/other?token={scoped}", timeout=10), 403,
-           "ACCESS_DENIED")
+    expect(
+        httpx.get(f"{api}/events?queue=other&api_key={scoped}", timeout=10), 403, "ACCESS_DENIED"
+    )
+    expect(httpx.get(f"{api}/events/queues/other?token={scoped}", timeout=10), 403, "ACCESS_DENIED")
     with pytest.raises(websockets.InvalidStatus) as refused:
         ws_client.connect(f"{ws_base(org)}/ws?queue=other&token={scoped}", open_timeout=10)
     assert refused.value.response.status_code == 403
@@ -238,9 +269,10 @@ def test_realtime_routes_authenticate_and_enforce_key_scope(org: Org) -> None:
 
     missing = SseClient(f"{api}/events/jobs/{unique('no-such-job')}?token={org.api_key}")
     try:
-        frame = wait_for(lambda: missing.frames and missing.frames[0], timeout=15,
-                         desc="error event")
+        frame = wait_for(
+            lambda: missing.frames and missing.frames[0], timeout=15, desc="error event"
+        )
     finally:
         missing.close()
     assert frame["event"] == "error"
-    assert json.loads(frame["data"]) ["data"]["message"] == "Job not found"
+    assert json.loads(frame["data"])["data"]["message"] == "Job not found"

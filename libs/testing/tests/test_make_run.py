@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import httpx
 from spooled_testing.postgres import free_port
+from spooled_testing.stack import DEV_PORTS
 
 
 def _read_until(proc: subprocess.Popen[str], pattern: str, timeout: float) -> str:
@@ -31,9 +34,11 @@ def _read_until(proc: subprocess.Popen[str], pattern: str, timeout: float) -> st
     raise AssertionError(f"did not see {pattern!r} in time; output so far:\n{''.join(seen)}")
 
 
-def test_run_prints_urls_and_key_serves_jobs_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("PORT", "GRPC_PORT", "QUEUE_CORE_GRPC_PORT",
-                                            "QUEUE_CORE_HTTP_PORT")}
+def test_run_prints_urls_and_key_serves_jobs_and_stops_cleanly_on_ctrl_c() -> None:
+    # Not pytest's tmp_path: Postgres (run as a system user when we are root)
+    # must traverse the path, and pytest keeps its own tmp root at 0700.
+    tmp_path = Path(tempfile.mkdtemp(prefix="spooled-make-run-"))
+    ports = {env: free_port() for env, _default in DEV_PORTS.values()}
     env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "SPOOLED_DEV_DIR": str(tmp_path)}
     env.pop("DATABASE_URL", None)
     env.pop("NATS_URL", None)
@@ -57,3 +62,4 @@ def test_run_prints_urls_and_key_serves_jobs_and_stops_cleanly_on_ctrl_c(tmp_pat
     assert "Stopped." in rest
     # Embedded Postgres is down: its pid file is gone.
     assert not (tmp_path / "postgres" / "pgdata" / "postmaster.pid").exists()
+    shutil.rmtree(tmp_path, ignore_errors=True)

@@ -1,6 +1,6 @@
 """Pytest fixtures for real infrastructure, shared by every package's tests.
 
-Enable in a conftest with ``pytest_plugins = ["spooled_testing.fixtures"]``.
+Loaded for every test run by ``-p spooled_testing.fixtures`` in the root pytest addopts.
 
 * ``pg_server``: one real Postgres for the whole session (embedded, under a
   temporary folder), or the one at ``SPOOLED_TEST_PG_ADMIN_URL`` if set.

@@ -31,6 +31,18 @@ import httpx
 from spooled_testing.nats import NatsServer
 from spooled_testing.postgres import PostgresServer, free_port
 
+#: Every port the suite binds: Stack field -> (environment variable, `make run` default).
+#: `make run` reads the variables; tests and benchmarks take free ports for all.
+DEV_PORTS: dict[str, tuple[str, int]] = {
+    "http_port": ("PORT", 8080),
+    "grpc_port": ("GRPC_PORT", 50051),
+    "core_grpc_port": ("QUEUE_CORE_GRPC_PORT", 50061),
+    "core_http_port": ("QUEUE_CORE_HTTP_PORT", 8081),
+    "scheduler_grpc_port": ("SCHEDULER_GRPC_PORT", 50062),
+    "scheduler_http_port": ("SCHEDULER_HTTP_PORT", 8082),
+    "realtime_http_port": ("REALTIME_PORT", 8083),
+}
+
 
 @dataclass
 class Service:
@@ -106,6 +118,9 @@ class Stack:
     grpc_port: int = 50051
     core_grpc_port: int = 50061
     core_http_port: int = 8081
+    realtime_http_port: int = 8083
+    scheduler_grpc_port: int = 50062
+    scheduler_http_port: int = 8082
     extra_env: dict[str, str] = field(default_factory=dict)
     #: Use DATABASE_URL / NATS_URL from the environment when set (make run);
     #: tests turn this off so they never touch someone's real database.
@@ -144,8 +159,8 @@ class Stack:
             self.nats_url = self.nats.url
         self.admin_key = self._persistent_secret("admin_key")
         env = self._common_env()
-        say("  migrate   queue-core, gateway ...")
-        for tool in ("spooled-queue-core", "spooled-gateway"):
+        say("  migrate   queue-core, scheduler, gateway ...")
+        for tool in ("spooled-queue-core", "spooled-scheduler", "spooled-gateway"):
             self._migrate(tool, env)
         self._define_services(env)
         for svc in self.services.values():
@@ -219,12 +234,31 @@ class Stack:
                 f"http://127.0.0.1:{self.core_http_port}/ready",
                 logs / "queue-core.log",
             ),
+            "scheduler": Service(
+                "scheduler",
+                [self._bin("spooled-scheduler"), "serve"],
+                {**env, "SCHEDULER_GRPC_PORT": str(self.scheduler_grpc_port),
+                 "SCHEDULER_HTTP_PORT": str(self.scheduler_http_port),
+                 "QUEUE_CORE_ADDR": f"127.0.0.1:{self.core_grpc_port}"},
+                f"http://127.0.0.1:{self.scheduler_http_port}/ready",
+                logs / "scheduler.log",
+            ),
+            "realtime": Service(
+                "realtime",
+                [self._bin("spooled-realtime"), "serve"],
+                {**env, "REALTIME_HOST": "127.0.0.1", "REALTIME_PORT": str(self.realtime_http_port),
+                 "QUEUE_CORE_ADDR": f"127.0.0.1:{self.core_grpc_port}"},
+                f"http://127.0.0.1:{self.realtime_http_port}/ready",
+                logs / "realtime.log",
+            ),
             "gateway": Service(
                 "gateway",
                 [self._bin("spooled-gateway"), "serve"],
                 {**env, "PORT": str(self.http_port), "HOST": "127.0.0.1",
                  "GRPC_PORT": str(self.grpc_port),
-                 "QUEUE_CORE_ADDR": f"127.0.0.1:{self.core_grpc_port}"},
+                 "REALTIME_URL": f"http://127.0.0.1:{self.realtime_http_port}",
+                 "QUEUE_CORE_ADDR": f"127.0.0.1:{self.core_grpc_port}",
+                 "SCHEDULER_ADDR": f"127.0.0.1:{self.scheduler_grpc_port}"},
                 f"http://127.0.0.1:{self.http_port}/health/ready",
                 logs / "gateway.log",
             ),
@@ -253,7 +287,7 @@ class Stack:
 @contextlib.contextmanager
 def running_stack(base: Path, **kwargs: object) -> Iterator[Stack]:
     """A stack on free ports, stopped afterwards (for tests and benchmarks)."""
-    ports = {k: free_port() for k in ("http_port", "grpc_port", "core_grpc_port", "core_http_port")}
+    ports = {name: free_port() for name in DEV_PORTS}
     stack = Stack(base=base, honor_env=False, **{**ports, **kwargs})  # type: ignore[arg-type]
     try:
         stack.start()
@@ -274,14 +308,13 @@ def _port_free(port: int) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
-    stack = Stack(base=Path(args.base), http_port=args.port, grpc_port=args.grpc_port,
-                  core_grpc_port=args.core_grpc_port, core_http_port=args.core_http_port)
-    for name, port in (("PORT", args.port), ("GRPC_PORT", args.grpc_port),
-                       ("QUEUE_CORE_GRPC_PORT", args.core_grpc_port),
-                       ("QUEUE_CORE_HTTP_PORT", args.core_http_port)):
+    ports = {name: int(os.environ.get(env, default)) for name, (env, default) in DEV_PORTS.items()}
+    stack = Stack(base=Path(args.base), **ports)  # type: ignore[arg-type]
+    for name, port in ports.items():
         if not _port_free(port):
+            env = DEV_PORTS[name][0]
             print(f"error: port {port} is already in use. Stop whatever holds it, "
-                  f"or choose another with {name}=<port> make run", file=sys.stderr)
+                  f"or choose another with {env}=<port> make run", file=sys.stderr)
             return 2
     print("Starting Spooled (Ctrl-C stops everything) ...")
     stopping = False
@@ -329,14 +362,12 @@ Try:  curl -s -H "Authorization: Bearer {stack.api_key}" \\
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m spooled_testing.stack")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="start the whole suite in the foreground")
+    run = sub.add_parser(
+        "run",
+        help="start the whole suite in the foreground; ports from "
+        + ", ".join(f"{env} ({default})" for env, default in DEV_PORTS.values()),
+    )
     run.add_argument("--base", default=os.environ.get("SPOOLED_DEV_DIR", ".dev"))
-    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8080)))
-    run.add_argument("--grpc-port", type=int, default=int(os.environ.get("GRPC_PORT", 50051)))
-    run.add_argument("--core-grpc-port", type=int,
-                     default=int(os.environ.get("QUEUE_CORE_GRPC_PORT", 50061)))
-    run.add_argument("--core-http-port", type=int,
-                     default=int(os.environ.get("QUEUE_CORE_HTTP_PORT", 8081)))
     args = parser.parse_args(argv)
     return _run(args)
 

@@ -21,8 +21,11 @@ from spooled_gateway.routes import (
     jobs,
     organizations,
     queues,
+    realtime_proxy,
+    schedules,
     workers,
 )
+from spooled_gateway.scheduler_client import SchedulerClient
 from spooled_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             max_size=settings.database_max_connections,
         )
         app.state.core = CoreClient(settings.queue_core_addr, settings.internal_token)
+        app.state.scheduler = SchedulerClient(settings.scheduler_addr, settings.internal_token)
         grpc_server = None
         if settings.grpc_port:
             from spooled_gateway.grpc_public.server import start_public_grpc
@@ -51,6 +55,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 # Let in-flight worker calls settle before the channel closes.
                 await grpc_server.stop(grace=5)
             await app.state.core.close()
+            await app.state.scheduler.close()
             await app.state.db.close()
 
     app = FastAPI(
@@ -68,4 +73,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(health.router)
     for module in (auth, organizations, api_keys, admin, jobs, dlq, queues, workers):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(schedules.router, prefix=API_PREFIX)
+    app.include_router(realtime_proxy.router, prefix=API_PREFIX)
     return app

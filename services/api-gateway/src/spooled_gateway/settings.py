@@ -14,6 +14,10 @@ class GatewaySettings(ServiceSettings):
     grpc_port: int = Field(default=50051, alias="GRPC_PORT")
     #: Where queue-core's internal gRPC listens.
     queue_core_addr: str = Field(default="127.0.0.1:50061", alias="QUEUE_CORE_ADDR")
+    #: The realtime service (SSE/WebSocket) the gateway proxies /events* and /ws to.
+    realtime_url: str = Field(default="http://127.0.0.1:8083", alias="REALTIME_URL")
+    #: Where the scheduler's internal gRPC listens.
+    scheduler_addr: str = Field(default="127.0.0.1:50062", alias="SCHEDULER_ADDR")
     jwt_secret: str = Field(default=DEV_JWT_SECRET, alias="JWT_SECRET")
     jwt_expiration_hours: int = Field(default=24, ge=1, le=8760, alias="JWT_EXPIRATION_HOURS")
     #: open | closed | invite

@@ -13,7 +13,7 @@ Authentication is replaced by a dependency override that reads the tenant from
 the queue-core round trip. Tests marked ``real_auth_later`` in their docstring
 should also run with real API keys once organization bootstrap is wired.
 
-Enable with ``pytest_plugins = ["spooled_testing.fixtures", "core_stack"]``. Fixture names
+Enable with ``pytest_plugins = ["core_stack"]``. Fixture names
 avoid the generic ones of ``tests/conftest.py`` (``gateway`` there is a different app).
 """
 

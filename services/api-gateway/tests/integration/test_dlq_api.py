@@ -9,7 +9,7 @@ import pytest
 if TYPE_CHECKING:
     from core_stack import Api
 
-pytest_plugins = ["spooled_testing.fixtures", "core_stack"]
+pytest_plugins = ["core_stack"]
 
 
 async def test_list_dead_letters(api: Api) -> None:

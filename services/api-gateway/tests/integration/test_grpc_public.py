@@ -40,8 +40,6 @@ from spooled_testing.nats import NatsServer
 from spooled_testing.postgres import SUPERUSER, PostgresServer, free_port
 from spooled_testing.stack import Service
 
-pytest_plugins = ["spooled_testing.fixtures"]
-
 INTERNAL_TOKEN = "grpc-public-test-token"
 #: Plan caps are not under test here; lift the free tier as the e2e suite does.
 PLAN_ENV = {

@@ -11,7 +11,7 @@ import pytest
 if TYPE_CHECKING:
     from core_stack import Api
 
-pytest_plugins = ["spooled_testing.fixtures", "core_stack"]
+pytest_plugins = ["core_stack"]
 
 #: Bigger than the payload cap core_stack configures (64 KiB).
 OVER_LIMIT = 70_000

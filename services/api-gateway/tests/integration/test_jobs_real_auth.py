@@ -20,7 +20,7 @@ from spooled_gateway.settings import GatewaySettings
 if TYPE_CHECKING:
     from core_stack import Core
 
-pytest_plugins = ["spooled_testing.fixtures", "core_stack"]
+pytest_plugins = ["core_stack"]
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 if TYPE_CHECKING:
     from core_stack import Api
 
-pytest_plugins = ["spooled_testing.fixtures", "core_stack"]
+pytest_plugins = ["core_stack"]
 
 CONFIG_FIELDS = {"id", "organization_id", "queue_name", "max_retries", "default_timeout",
                  "rate_limit", "enabled", "settings", "created_at", "updated_at"}

@@ -10,7 +10,7 @@ import pytest
 if TYPE_CHECKING:
     from core_stack import Api
 
-pytest_plugins = ["spooled_testing.fixtures", "core_stack"]
+pytest_plugins = ["core_stack"]
 
 SDK_REGISTER = {"queue_name": "q", "hostname": "host-1", "worker_type": "python",
                 "max_concurrency": 2, "metadata": {}, "version": "1.6.0"}

@@ -21,7 +21,7 @@ from spooled_testing.postgres import free_port
 if TYPE_CHECKING:
     from core_stack import Gateway
 
-pytest_plugins = ["spooled_testing.fixtures", "core_stack"]
+pytest_plugins = ["core_stack"]
 
 PLACEHOLDER_KEY = "sp_test_" + "x" * 43
 

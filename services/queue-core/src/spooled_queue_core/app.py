@@ -23,6 +23,7 @@ from spooled_queue_core.leases.service import LeaseService
 from spooled_queue_core.maintenance.due_jobs import DueJobNotifier
 from spooled_queue_core.maintenance.periodic import Periodic
 from spooled_queue_core.maintenance.reaper import Reaper
+from spooled_queue_core.outbox import OutboxRelay
 from spooled_queue_core.queues.service import QueueService
 from spooled_queue_core.settings import QueueCoreSettings
 from spooled_queue_core.usage.service import UsageService
@@ -88,6 +89,7 @@ class QueueCoreApp:
         ]
         for loop in self.loops:
             loop.start()
+        self.relay = await OutboxRelay.from_env(s.database_url, self.wakeup.channel).start()
         log.info("queue-core serving gRPC on :%d, HTTP on :%d", self.grpc_port, self.http_port)
 
     async def ready(self) -> bool:
@@ -114,6 +116,8 @@ class QueueCoreApp:
             await self.grpc.stop(self.settings.shutdown_grace_secs)
         for loop in self.loops:
             await loop.stop()
+        if (relay := getattr(self, "relay", None)) is not None:
+            await relay.stop()
         if self.http is not None:
             await self.http.stop()
         if self.wakeup is not None:

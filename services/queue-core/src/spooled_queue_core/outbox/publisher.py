@@ -1,0 +1,130 @@
+"""The relay's own NATS connection: ensure the stream, publish one event, wait for its ack.
+
+Publishing is strictly one message at a time: the next event is sent only
+after JetStream acknowledged the previous one, so the stream holds events in
+outbox order and a failure never lets a later event overtake an earlier one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext, api
+
+from spooled_queue_core.outbox import wire
+from spooled_queue_core.outbox.settings import RelaySettings
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECS = 5.0
+
+
+class PublishError(Exception):
+    """NATS did not acknowledge an event; it stays unpublished and is retried."""
+
+
+def stream_config(settings: RelaySettings) -> api.StreamConfig:
+    return api.StreamConfig(
+        name=wire.STREAM,
+        subjects=list(wire.STREAM_SUBJECTS),
+        retention=api.RetentionPolicy.LIMITS,
+        storage=api.StorageType.FILE,
+        discard=api.DiscardPolicy.OLD,
+        max_age=settings.stream_max_age_secs,
+        duplicate_window=settings.duplicate_window_secs,
+        num_replicas=1,
+    )
+
+
+class Publisher:
+    def __init__(self, settings: RelaySettings) -> None:
+        self._settings = settings
+        self._nc: NatsClient | None = None
+        self._js: JetStreamContext | None = None
+        self._stream_ready = False
+
+    @property
+    def connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+    async def connect(self) -> None:
+        """Connect once; the client then reconnects by itself for as long as we run."""
+        if self._nc is not None:
+            return
+        # Bounded: with unlimited reconnects nats-py would wait for a first server forever.
+        self._nc = await asyncio.wait_for(self._connect(), CONNECT_TIMEOUT_SECS)
+
+    async def _connect(self) -> NatsClient:
+        async def on_error(exc: Exception) -> None:
+            log.debug("outbox NATS: %s", exc)
+
+        async def on_disconnect() -> None:
+            log.warning("outbox NATS connection lost; events wait in the outbox")
+
+        async def on_reconnect() -> None:
+            log.info("outbox NATS connection restored")
+
+        return await nats.connect(
+            self._settings.nats_url,
+            name="queue-core-outbox",
+            connect_timeout=2,
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            # Nothing is buffered while disconnected: an unacked event is simply
+            # retried from the outbox, never flushed late out of order.
+            pending_size=0,
+            error_cb=on_error,
+            disconnected_cb=on_disconnect,
+            reconnected_cb=on_reconnect,
+        )
+
+    async def close(self) -> None:
+        if self._nc is not None:
+            try:
+                await self._nc.close()
+            except Exception as exc:
+                log.debug("closing outbox NATS connection: %s", exc)
+            self._nc = None
+            self._js = None
+            self._stream_ready = False
+
+    async def ensure_stream(self) -> None:
+        """Create ``SPOOLED_EVENTS`` when missing; an existing one is left as configured."""
+        if self._stream_ready:
+            return
+        assert self._nc is not None
+        jsm = self._nc.jetstream(timeout=self._settings.publish_timeout_secs)
+        try:
+            await jsm.stream_info(wire.STREAM)
+        except nats.js.errors.NotFoundError:
+            await jsm.add_stream(stream_config(self._settings))
+            log.info("created JetStream stream %s", wire.STREAM)
+        self._stream_ready = True
+
+    async def publish(self, subject: str, body: bytes, msg_id: str) -> None:
+        """Publish one event and wait for JetStream to store it.
+
+        Raises:
+            PublishError: not connected, timed out, or refused; nothing to undo.
+        """
+        if self._nc is None or not self._nc.is_connected:
+            raise PublishError("NATS is not connected")
+        try:
+            await self.ensure_stream()
+            if self._js is None:
+                self._js = self._nc.jetstream(timeout=self._settings.publish_timeout_secs)
+            await self._js.publish(
+                subject, body, stream=wire.STREAM, headers={"Nats-Msg-Id": msg_id}
+            )
+        except nats.js.errors.NoStreamResponseError as exc:
+            # The stream vanished (e.g. NATS restarted without its store): recreate next time.
+            self._stream_ready = False
+            raise PublishError("no JetStream stream answered") from exc
+        except (nats.errors.Error, TimeoutError, OSError) as exc:
+            raise PublishError(f"{type(exc).__name__}: {exc}") from exc

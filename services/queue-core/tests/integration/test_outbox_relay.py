@@ -1,0 +1,270 @@
+"""The outbox relay against real Postgres and a real NATS JetStream.
+
+Each test uses a database of its own (the relay reads every tenant's rows) and
+reads back what landed in the stream through JetStream's message API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import nats
+import nats.js.errors
+import orjson
+import pytest
+from spooled_common.db import create_pool, maintenance_tx
+from spooled_common.migrate import migrate
+from spooled_common.tenant import Tenant
+from spooled_queue_core import db
+from spooled_queue_core.app import build_services
+from spooled_queue_core.outbox import OutboxRelay, RelaySettings, metrics, wire
+from spooled_queue_core.testing import claim_one, enqueue, make_settings
+from spooled_queue_core.wakeup import Wakeup
+from spooled_testing.nats import NatsServer
+from spooled_testing.postgres import PostgresServer
+
+
+def relay_settings(nats_url: str, **env: Any) -> RelaySettings:
+    values: dict[str, Any] = {
+        "NATS_URL": nats_url,
+        "OUTBOX_POLL_INTERVAL_SECS": 0.05,
+        "OUTBOX_RETRY_MIN_SECS": 0.05,
+        "OUTBOX_RETRY_MAX_SECS": 0.3,
+        "OUTBOX_LEADER_RETRY_SECS": 0.1,
+        "OUTBOX_PUBLISH_TIMEOUT_SECS": 1.0,
+    }
+    values.update(env)
+    return RelaySettings(**values)
+
+
+async def wait_until(fn: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; last value {value!r}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def dsn(pg_server: PostgresServer) -> str:
+    name = f"outbox_{uuid.uuid4().hex[:8]}"
+    dsn = pg_server.create_database(name)
+    await migrate(dsn, db.SCHEMA, db.MIGRATIONS)
+    return dsn
+
+
+@pytest.fixture
+async def pool(dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(dsn, min_size=1, max_size=4)
+    yield p
+    await p.close()
+
+
+async def add_events(pool: asyncpg.Pool, org: str, events: list[tuple[str, str]]) -> list[int]:
+    """Insert (job id, event) rows as the services would; returns their outbox ids."""
+    async with maintenance_tx(pool) as conn:
+        return [
+            await conn.fetchval(
+                "INSERT INTO core.outbox (organization_id, aggregate, queue_name, event_type, "
+                "payload) VALUES ($1, $2, 'q.one', $3, $4::jsonb) RETURNING id",
+                org,
+                job,
+                event,
+                orjson.dumps({"job_id": job, "n": i}).decode(),
+            )
+            for i, (job, event) in enumerate(events)
+        ]
+
+
+async def unpublished(pool: asyncpg.Pool) -> int:
+    async with maintenance_tx(pool) as conn:
+        return int(
+            await conn.fetchval("SELECT count(*) FROM core.outbox WHERE published_at IS NULL")
+        )
+
+
+async def stream_messages(url: str, org: str) -> list[Any]:
+    """Every message of ``org`` in the stream, in stream order."""
+    nc = await nats.connect(url)
+    try:
+        jsm = nc.jetstream()
+        out, seq = [], 1
+        while True:
+            try:
+                msg = await jsm.get_msg(
+                    wire.STREAM, seq=seq, subject=wire.org_subject(org), next=True
+                )
+            except nats.js.errors.NotFoundError:
+                return out
+            out.append(msg)
+            seq = msg.seq + 1
+    finally:
+        await nc.close()
+
+
+def bodies(msgs: list[Any]) -> list[dict[str, Any]]:
+    return [orjson.loads(m.data) for m in msgs]
+
+
+class TestRelay:
+    async def test_a_job_lifecycle_reaches_the_stream_in_order(
+        self, dsn: str, pool: asyncpg.Pool, nats_server: NatsServer
+    ) -> None:
+        settings = make_settings(dsn)
+        wakeup = Wakeup(dsn, channel=f"wake_{uuid.uuid4().hex[:8]}")
+        await wakeup.start()
+        relay = await OutboxRelay(
+            dsn, relay_settings(nats_server.url), wake_channel=wakeup.channel
+        ).start()
+        try:
+            services = build_services(pool, settings, wakeup)
+            tenant = Tenant(f"org-{uuid.uuid4()}")
+            job = await enqueue(services, tenant, "emails.v2", payload='{"to": "a"}')
+            row = await claim_one(services, tenant, "emails.v2", worker="w1")
+            await services.leases.complete(tenant, job, "w1", row["lease_id"], '{"ok": true}')
+            await wait_until(lambda: _none(unpublished(pool)), what="all rows published")
+        finally:
+            await relay.stop()
+            await wakeup.stop()
+
+        msgs = await stream_messages(nats_server.url, tenant.org_id)
+        assert [b["event"] for b in bodies(msgs)] == ["job.created", "job.started", "job.completed"]
+        created, started, completed = bodies(msgs)
+        assert created["organization_id"] == tenant.org_id
+        assert created["queue_name"] == "emails.v2"
+        assert created["aggregate"] == job
+        assert created["data"]["job_id"] == job
+        assert started["data"]["worker_id"] == "w1"
+        assert completed["data"]["result"] == {"ok": True}
+        assert created["created_at"].endswith("Z")
+        # The queue's dot is escaped inside its token; the event keeps its own dot.
+        assert msgs[0].subject == (
+            f"spooled.events.{wire.token(tenant.org_id)}.emails%2Ev2.job.created"
+        )
+        ids = [m.headers["Nats-Msg-Id"] for m in msgs]
+        assert len(set(ids)) == 3
+        assert all(i.startswith("core-") for i in ids)
+
+    async def test_a_nats_outage_and_a_relay_restart_lose_nothing(
+        self, dsn: str, pool: asyncpg.Pool
+    ) -> None:
+        nats_dir = Path(tempfile.mkdtemp(prefix="outbox-nats-"))
+        server = NatsServer(nats_dir).start()
+        org = f"org-{uuid.uuid4()}"
+        jobs = [f"job-{i}" for i in range(8)]
+        lifecycle = ["job.created", "job.started", "job.completed"]
+        relay = await OutboxRelay(dsn, relay_settings(server.url)).start()
+        try:
+            before = await add_events(pool, org, [(j, "job.created") for j in jobs])
+            await wait_until(lambda: _none(unpublished(pool)), what="first events published")
+
+            server.stop()
+            # Events keep being written while NATS is down, interleaved across jobs.
+            during = await add_events(pool, org, [(j, e) for e in lifecycle[1:] for j in jobs])
+            await asyncio.sleep(0.5)
+            assert await unpublished(pool) == len(during)
+            assert metrics.OUTBOX_LAG._value.get() > 0
+
+            # queue-core restarts during the outage: a new relay picks up where it stopped.
+            await relay.stop()
+            relay = await OutboxRelay(dsn, relay_settings(server.url)).start()
+            server.start()  # same port, same JetStream store
+            await wait_until(lambda: _none(unpublished(pool)), timeout=30, what="backlog drained")
+
+            msgs = await stream_messages(server.url, org)
+        finally:
+            await relay.stop()
+            server.stop()
+
+        got = bodies(msgs)
+        assert [b["outbox_id"] for b in got] == before + during  # once each, in id order
+        assert len({m.headers["Nats-Msg-Id"] for m in msgs}) == len(msgs)
+        for job in jobs:
+            assert [b["event"] for b in got if b["aggregate"] == job] == lifecycle
+
+    async def test_a_row_published_but_not_stamped_is_not_duplicated(
+        self, dsn: str, pool: asyncpg.Pool, nats_server: NatsServer
+    ) -> None:
+        org = f"org-{uuid.uuid4()}"
+        relay = await OutboxRelay(dsn, relay_settings(nats_server.url)).start()
+        try:
+            await add_events(pool, org, [("j1", "job.created"), ("j1", "job.started")])
+            await wait_until(lambda: _none(unpublished(pool)), what="published")
+            # As if the relay crashed between the publish and the stamp.
+            async with maintenance_tx(pool) as conn:
+                await conn.execute("UPDATE core.outbox SET published_at = NULL")
+            relay.poke()
+            await wait_until(lambda: _none(unpublished(pool)), what="re-published")
+        finally:
+            await relay.stop()
+        assert [b["event"] for b in bodies(await stream_messages(nats_server.url, org))] == [
+            "job.created",
+            "job.started",
+        ]
+
+    async def test_only_one_replica_relays_and_another_takes_over(
+        self, dsn: str, pool: asyncpg.Pool, nats_server: NatsServer
+    ) -> None:
+        org = f"org-{uuid.uuid4()}"
+        first = await OutboxRelay(dsn, relay_settings(nats_server.url)).start()
+        second = await OutboxRelay(dsn, relay_settings(nats_server.url)).start()
+        try:
+            await wait_until(lambda: _true(first.is_leader or second.is_leader), what="a leader")
+            await asyncio.sleep(0.3)
+            assert [first.is_leader, second.is_leader].count(True) == 1
+            leader, standby = (first, second) if first.is_leader else (second, first)
+            await leader.stop()
+            await wait_until(lambda: _true(standby.is_leader), what="takeover")
+            await add_events(pool, org, [("j1", "job.created")])
+            await wait_until(lambda: _none(unpublished(pool)), what="published by the new leader")
+        finally:
+            await first.stop()
+            await second.stop()
+        assert len(await stream_messages(nats_server.url, org)) == 1
+
+    async def test_retention_deletes_only_old_published_rows(
+        self, dsn: str, pool: asyncpg.Pool, nats_server: NatsServer
+    ) -> None:
+        org = f"org-{uuid.uuid4()}"
+        old, recent, waiting = await add_events(
+            pool, org, [("a", "job.created"), ("b", "job.created"), ("c", "job.created")]
+        )
+        async with maintenance_tx(pool) as conn:
+            await conn.execute(
+                "UPDATE core.outbox SET published_at = now() - interval '2 hours' WHERE id = $1",
+                old,
+            )
+            await conn.execute("UPDATE core.outbox SET published_at = now() WHERE id = $1", recent)
+        relay = OutboxRelay(dsn, relay_settings(nats_server.url, OUTBOX_RETENTION_SECS=3600))
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("SELECT set_config('app.maintenance', 'on', false)")
+            assert await relay.cleanup(conn) == 1
+            left = await conn.fetch("SELECT id FROM core.outbox ORDER BY id")
+        finally:
+            await conn.close()
+        assert [r["id"] for r in left] == [recent, waiting]
+        assert metrics.OUTBOX_PENDING._value.get() == 1
+
+    async def test_without_nats_url_the_relay_stays_off(self, dsn: str) -> None:
+        relay = await OutboxRelay(dsn, RelaySettings(NATS_URL="")).start()
+        assert not relay.is_leader
+        await relay.stop()
+
+
+async def _none(count: Any) -> bool:
+    return await count == 0
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -1,0 +1,1 @@
+"""Spooled realtime: live job events over SSE and WebSocket."""

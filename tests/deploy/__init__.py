@@ -1,0 +1,1 @@
+"""Tests of the deployment artefacts (deploy/, Dockerfile): run by `make deploy-check`."""
