@@ -33,7 +33,7 @@ proto-check: proto ## Fail when committed stubs differ from proto/
 lint: install ## Ruff and mypy
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
-	@$(VENV)/bin/mypy libs/common/src services/queue-core/src services/api-gateway/src
+	@$(VENV)/bin/mypy libs/common/src libs/testing/src services/*/src tools/bench/src
 
 run: install ## Start the whole suite (embedded Postgres + NATS unless DATABASE_URL/NATS_URL set)
 	@$(PY) -m spooled_testing.stack run

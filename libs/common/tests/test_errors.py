@@ -19,7 +19,9 @@ from spooled_common import errors
         (errors.ServiceUnavailable, 503, "SERVICE_UNAVAILABLE"),
     ],
 )
-def test_round_trip_through_the_internal_trailer(cls: type[errors.AppError], status: int, code: str) -> None:
+def test_round_trip_through_the_internal_trailer(
+    cls: type[errors.AppError], status: int, code: str
+) -> None:
     err = cls("boom", details={"field": "x"}, headers={"Retry-After": "2"}, extra={"limit": 5})
     back = errors.decode(errors.encode(err))
     assert type(back) is cls
@@ -57,6 +59,7 @@ def test_unreachable_peer_is_503_with_retry_after_never_500() -> None:
 
 def test_peer_error_trailer_wins_over_status() -> None:
     trailer = errors.encode(errors.LeaseExpired("stale"))
-    err = errors.from_rpc_error(_FakeRpcError(grpc.StatusCode.FAILED_PRECONDITION,
-                                              ((errors.ERROR_TRAILER, trailer),)))
+    err = errors.from_rpc_error(
+        _FakeRpcError(grpc.StatusCode.FAILED_PRECONDITION, ((errors.ERROR_TRAILER, trailer),))
+    )
     assert isinstance(err, errors.LeaseExpired) and err.message == "stale"

@@ -26,7 +26,9 @@ def test_discover_orders_by_number_and_ignores_other_files(migrations_pkg: str) 
     assert [m.name for m in discover(migrations_pkg)] == ["0001_create.sql", "0002_seed.sql"]
 
 
-async def test_migrate_applies_once_and_records_versions(migrations_pkg: str, fresh_dsn: str) -> None:
+async def test_migrate_applies_once_and_records_versions(
+    migrations_pkg: str, fresh_dsn: str
+) -> None:
     assert await migrate(fresh_dsn, "demo", migrations_pkg) == ["0001_create.sql", "0002_seed.sql"]
     # Replaying applies nothing and does not duplicate the seed rows.
     assert await migrate(fresh_dsn, "demo", migrations_pkg) == []
@@ -45,10 +47,12 @@ async def test_a_failing_migration_leaves_nothing_half_applied(
     pkg = tmp_path / "bad_migrations"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    (pkg / "0001_partial.sql").write_text(textwrap.dedent("""
+    (pkg / "0001_partial.sql").write_text(
+        textwrap.dedent("""
         CREATE TABLE demo2.t (id INT);
         INSERT INTO demo2.t VALUES ('not a number');
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(asyncpg.InvalidTextRepresentationError):
         await migrate(fresh_dsn, "demo2", "bad_migrations")

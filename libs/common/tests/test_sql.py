@@ -16,7 +16,10 @@ SELECT 2
 FROM t;
 """
     q = parse(text)
-    assert q == {"first": "SELECT 1", "second": "-- a comment inside the query stays\nSELECT 2\nFROM t"}
+    assert q == {
+        "first": "SELECT 1",
+        "second": "-- a comment inside the query stays\nSELECT 2\nFROM t",
+    }
 
 
 def test_duplicate_names_are_refused() -> None:

@@ -42,8 +42,9 @@ print(json.dumps(out))
 
 
 def _dump(module: str) -> dict[str, object]:
-    out = subprocess.run([sys.executable, "-c", _DUMP, module], capture_output=True, text=True,
-                         check=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", _DUMP, module], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
@@ -67,8 +68,9 @@ def test_committed_stubs_are_fresh(tmp_path: Path) -> None:
     gen.mkdir()
     # Generate into a scratch folder and compare file by file.
     env = {**os.environ, "PYTHON": sys.executable, "SPOOLED_PROTO_OUT": str(gen)}
-    subprocess.run([str(ROOT / "scripts" / "gen_proto.sh")], check=True, cwd=ROOT, env=env,
-                   capture_output=True)
+    subprocess.run(
+        [str(ROOT / "scripts" / "gen_proto.sh")], check=True, cwd=ROOT, env=env, capture_output=True
+    )
     committed = ROOT / "libs/proto/src/spooled_proto/spooled"
     fresh = gen / "spooled_proto/spooled"
     stale = []

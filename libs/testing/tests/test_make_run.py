@@ -42,17 +42,25 @@ def test_run_prints_urls_and_key_serves_jobs_and_stops_cleanly_on_ctrl_c() -> No
     env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "SPOOLED_DEV_DIR": str(tmp_path)}
     env.pop("DATABASE_URL", None)
     env.pop("NATS_URL", None)
-    proc = subprocess.Popen([sys.executable, "-u", "-m", "spooled_testing.stack", "run"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "spooled_testing.stack", "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         out = _read_until(proc, r"Logs ", timeout=120)
         assert f"http://127.0.0.1:{ports['PORT']}" in out
         assert f"127.0.0.1:{ports['GRPC_PORT']}" in out
         key = re.search(r"API key\s+(sp_test_\S+)", out)
         assert key, out
-        r = httpx.post(f"http://127.0.0.1:{ports['PORT']}/api/v1/jobs", timeout=10,
-                       headers={"Authorization": f"Bearer {key.group(1)}"},
-                       json={"queue_name": "smoke", "payload": {"hello": "world"}})
+        r = httpx.post(
+            f"http://127.0.0.1:{ports['PORT']}/api/v1/jobs",
+            timeout=10,
+            headers={"Authorization": f"Bearer {key.group(1)}"},
+            json={"queue_name": "smoke", "payload": {"hello": "world"}},
+        )
         assert r.status_code == 201, r.text
         assert r.json()["created"] is True
     finally:

@@ -96,6 +96,7 @@ async def gateway(gateway_dsn: str) -> AsyncIterator[httpx.AsyncClient]:
 
 # -- a stand-in queue-core -------------------------------------------------
 
+
 class FakeQueueCore(pb_grpc.QueueCoreServicer):
     """Answers GetUsage from a per-org table; every other RPC is UNIMPLEMENTED.
 
@@ -141,12 +142,16 @@ def unique_slug(prefix: str = "org") -> str:
 
 
 async def create_org(
-    client: httpx.AsyncClient, *, slug: str | None = None, name: str = "Acme Corp",
+    client: httpx.AsyncClient,
+    *,
+    slug: str | None = None,
+    name: str = "Acme Corp",
     **extra: Any,
 ) -> dict[str, Any]:
     """POST /organizations and return the 201 body (asserts success)."""
-    resp = await client.post("/api/v1/organizations",
-                             json={"name": name, "slug": slug or unique_slug(), **extra})
+    resp = await client.post(
+        "/api/v1/organizations", json={"name": name, "slug": slug or unique_slug(), **extra}
+    )
     assert resp.status_code == 201, resp.text
     return dict(resp.json())
 

@@ -33,7 +33,11 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(
-    dsn: str, *, min_size: int = 2, max_size: int = 10, server_settings: dict[str, str] | None = None
+    dsn: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 10,
+    server_settings: dict[str, str] | None = None,
 ) -> asyncpg.Pool:
     """Open a pool with the JSON codecs every service expects."""
     pool = await asyncpg.create_pool(

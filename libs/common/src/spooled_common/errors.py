@@ -195,8 +195,12 @@ def decode(raw: bytes) -> AppError:
     """Rebuild the AppError a peer service raised from its trailer."""
     doc = orjson.loads(raw)
     cls = _BY_CODE.get((doc["status"], doc["code"]), AppError)
-    err = cls(doc["message"], details=doc.get("details"), headers=doc.get("headers"),
-              extra=doc.get("extra"))
+    err = cls(
+        doc["message"],
+        details=doc.get("details"),
+        headers=doc.get("headers"),
+        extra=doc.get("extra"),
+    )
     if cls is AppError:
         # Keep an unknown peer code verbatim rather than flattening it to 500.
         err.status = doc["status"]  # type: ignore[misc]

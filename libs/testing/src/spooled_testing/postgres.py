@@ -86,7 +86,9 @@ class PostgresServer:
         """Crash the postmaster (for fault tests): immediate shutdown, no checkpoint."""
         pgdata = self.data_dir / "pgdata"
         if self._running(pgdata):
-            self._run([str(_bin_dir() / "pg_ctl"), "-D", str(pgdata), "-m", "immediate", "-w", "stop"])
+            self._run(
+                [str(_bin_dir() / "pg_ctl"), "-D", str(pgdata), "-m", "immediate", "-w", "stop"]
+            )
 
     def create_database(self, name: str) -> str:
         """A fresh database owned by the app role; returns its DSN."""
@@ -105,15 +107,20 @@ class PostgresServer:
         try:
             entry = pwd.getpwnam(SYSTEM_USER)
         except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", SYSTEM_USER], check=True,
-                           capture_output=True)
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", SYSTEM_USER],
+                check=True,
+                capture_output=True,
+            )
             entry = pwd.getpwnam(SYSTEM_USER)
         return {"user": entry.pw_uid, "group": entry.pw_gid}
 
     def _run(self, cmd: list[str]) -> str:
         out = subprocess.run(cmd, check=False, capture_output=True, text=True, **self._run_as())  # type: ignore[call-overload]
         if out.returncode != 0:
-            raise RuntimeError(f"{Path(cmd[0]).name} failed ({out.returncode}): {out.stderr.strip()}")
+            raise RuntimeError(
+                f"{Path(cmd[0]).name} failed ({out.returncode}): {out.stderr.strip()}"
+            )
         return str(out.stdout)
 
     def _initdb(self, pgdata: Path) -> None:
@@ -129,8 +136,18 @@ class PostgresServer:
                 p.chmod(p.stat().st_mode | 0o005)
             os.chown(pgdata, int(ids["user"]), int(ids["group"]))  # type: ignore[call-overload]
             os.chown(self.data_dir, int(ids["user"]), int(ids["group"]))  # type: ignore[call-overload]
-        self._run([str(_bin_dir() / "initdb"), "-D", str(pgdata), "-U", SUPERUSER,
-                   "--auth=trust", "--encoding=UTF8", "--locale=C"])
+        self._run(
+            [
+                str(_bin_dir() / "initdb"),
+                "-D",
+                str(pgdata),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+            ]
+        )
         # Durable by default (fsync, synchronous_commit on): our numbers must
         # hold with every acknowledged job on disk. Sized for a 2-core box.
         conf = pgdata / "postgresql.conf"
@@ -168,8 +185,21 @@ class PostgresServer:
         if ids and not logfile.exists():
             logfile.touch()
             os.chown(logfile, int(ids["user"]), int(ids["group"]))  # type: ignore[call-overload]
-        self._run([str(_bin_dir() / "pg_ctl"), "-D", str(pgdata), "-l", str(logfile), "-w",
-                   "-t", "60", "-o", f"-p {self.port} -h 127.0.0.1 -k {sock}", "start"])
+        self._run(
+            [
+                str(_bin_dir() / "pg_ctl"),
+                "-D",
+                str(pgdata),
+                "-l",
+                str(logfile),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {self.port} -h 127.0.0.1 -k {sock}",
+                "start",
+            ]
+        )
 
     def _wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -179,13 +209,32 @@ class PostgresServer:
                     return
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError(f"postgres did not accept connections on port {self.port}; "
-                           f"see {self.data_dir / 'postgres.log'}")
+        raise RuntimeError(
+            f"postgres did not accept connections on port {self.port}; "
+            f"see {self.data_dir / 'postgres.log'}"
+        )
 
     def _psql(self, sql: str, database: str = "postgres") -> str:
-        return self._run([str(_bin_dir() / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                          "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER, "-d", database,
-                          "-tA", "-c", sql])
+        return self._run(
+            [
+                str(_bin_dir() / "psql"),
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                database,
+                "-tA",
+                "-c",
+                sql,
+            ]
+        )
 
     def _bootstrap_roles(self) -> None:
         exists = self._psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{APP_USER}'").strip()

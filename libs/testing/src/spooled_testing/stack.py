@@ -62,7 +62,10 @@ class Service:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         self.proc = subprocess.Popen(
-            self.command, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+            self.command,
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self.wanted = True
@@ -80,13 +83,17 @@ class Service:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():
-                raise RuntimeError(f"{self.name} exited with {self.proc and self.proc.returncode}; "
-                                   f"last log lines:\n{self.tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc and self.proc.returncode}; "
+                    f"last log lines:\n{self.tail()}"
+                )
             if self.is_ready():
                 return
             time.sleep(0.1)
-        raise RuntimeError(f"{self.name} not ready after {timeout:.0f} s ({self.ready_url}); "
-                           f"last log lines:\n{self.tail()}")
+        raise RuntimeError(
+            f"{self.name} not ready after {timeout:.0f} s ({self.ready_url}); "
+            f"last log lines:\n{self.tail()}"
+        )
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
         self.wanted = False
@@ -218,8 +225,13 @@ class Stack:
         return str(path)
 
     def _migrate(self, tool: str, env: dict[str, str]) -> None:
-        out = subprocess.run([self._bin(tool), "migrate"], env={**os.environ, **env},
-                             capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [self._bin(tool), "migrate"],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if out.returncode != 0:
             raise RuntimeError(f"{tool} migrate failed:\n{out.stdout}\n{out.stderr}")
 
@@ -229,36 +241,50 @@ class Stack:
             "queue-core": Service(
                 "queue-core",
                 [self._bin("spooled-queue-core"), "serve"],
-                {**env, "QUEUE_CORE_GRPC_PORT": str(self.core_grpc_port),
-                 "QUEUE_CORE_HTTP_PORT": str(self.core_http_port)},
+                {
+                    **env,
+                    "QUEUE_CORE_GRPC_PORT": str(self.core_grpc_port),
+                    "QUEUE_CORE_HTTP_PORT": str(self.core_http_port),
+                },
                 f"http://127.0.0.1:{self.core_http_port}/ready",
                 logs / "queue-core.log",
             ),
             "scheduler": Service(
                 "scheduler",
                 [self._bin("spooled-scheduler"), "serve"],
-                {**env, "SCHEDULER_GRPC_PORT": str(self.scheduler_grpc_port),
-                 "SCHEDULER_HTTP_PORT": str(self.scheduler_http_port),
-                 "QUEUE_CORE_ADDR": f"127.0.0.1:{self.core_grpc_port}"},
+                {
+                    **env,
+                    "SCHEDULER_GRPC_PORT": str(self.scheduler_grpc_port),
+                    "SCHEDULER_HTTP_PORT": str(self.scheduler_http_port),
+                    "QUEUE_CORE_ADDR": f"127.0.0.1:{self.core_grpc_port}",
+                },
                 f"http://127.0.0.1:{self.scheduler_http_port}/ready",
                 logs / "scheduler.log",
             ),
             "realtime": Service(
                 "realtime",
                 [self._bin("spooled-realtime"), "serve"],
-                {**env, "REALTIME_HOST": "127.0.0.1", "REALTIME_PORT": str(self.realtime_http_port),
-                 "QUEUE_CORE_ADDR": f"127.0.0.1:{self.core_grpc_port}"},
+                {
+                    **env,
+                    "REALTIME_HOST": "127.0.0.1",
+                    "REALTIME_PORT": str(self.realtime_http_port),
+                    "QUEUE_CORE_ADDR": f"127.0.0.1:{self.core_grpc_port}",
+                },
                 f"http://127.0.0.1:{self.realtime_http_port}/ready",
                 logs / "realtime.log",
             ),
             "gateway": Service(
                 "gateway",
                 [self._bin("spooled-gateway"), "serve"],
-                {**env, "PORT": str(self.http_port), "HOST": "127.0.0.1",
-                 "GRPC_PORT": str(self.grpc_port),
-                 "REALTIME_URL": f"http://127.0.0.1:{self.realtime_http_port}",
-                 "QUEUE_CORE_ADDR": f"127.0.0.1:{self.core_grpc_port}",
-                 "SCHEDULER_ADDR": f"127.0.0.1:{self.scheduler_grpc_port}"},
+                {
+                    **env,
+                    "PORT": str(self.http_port),
+                    "HOST": "127.0.0.1",
+                    "GRPC_PORT": str(self.grpc_port),
+                    "REALTIME_URL": f"http://127.0.0.1:{self.realtime_http_port}",
+                    "QUEUE_CORE_ADDR": f"127.0.0.1:{self.core_grpc_port}",
+                    "SCHEDULER_ADDR": f"127.0.0.1:{self.scheduler_grpc_port}",
+                },
                 f"http://127.0.0.1:{self.http_port}/health/ready",
                 logs / "gateway.log",
             ),
@@ -268,16 +294,24 @@ class Stack:
         path = self.base / "bootstrap.json"
         if path.exists():
             saved = json.loads(path.read_text())
-            r = httpx.get(f"{self.base_url}/api/v1/auth/me", timeout=10,
-                          headers={"Authorization": f"Bearer {saved['api_key']}"})
+            r = httpx.get(
+                f"{self.base_url}/api/v1/auth/me",
+                timeout=10,
+                headers={"Authorization": f"Bearer {saved['api_key']}"},
+            )
             if r.status_code == 200:
                 self.api_key, self.org_id = saved["api_key"], saved["org_id"]
                 return
         slug = f"dev-{secrets.token_hex(3)}"
-        r = httpx.post(f"{self.base_url}/api/v1/organizations", timeout=10,
-                       json={"name": "Development Organization", "slug": slug})
+        r = httpx.post(
+            f"{self.base_url}/api/v1/organizations",
+            timeout=10,
+            json={"name": "Development Organization", "slug": slug},
+        )
         if r.status_code != 201:
-            raise RuntimeError(f"could not create the bootstrap organization: {r.status_code} {r.text}")
+            raise RuntimeError(
+                f"could not create the bootstrap organization: {r.status_code} {r.text}"
+            )
         doc = r.json()
         self.api_key, self.org_id = doc["api_key"]["key"], doc["organization"]["id"]
         path.write_text(json.dumps({"api_key": self.api_key, "org_id": self.org_id}))
@@ -313,8 +347,11 @@ def _run(args: argparse.Namespace) -> int:
     for name, port in ports.items():
         if not _port_free(port):
             env = DEV_PORTS[name][0]
-            print(f"error: port {port} is already in use. Stop whatever holds it, "
-                  f"or choose another with {env}=<port> make run", file=sys.stderr)
+            print(
+                f"error: port {port} is already in use. Stop whatever holds it, "
+                f"or choose another with {env}=<port> make run",
+                file=sys.stderr,
+            )
             return 2
     print("Starting Spooled (Ctrl-C stops everything) ...")
     stopping = False
@@ -328,11 +365,15 @@ def _run(args: argparse.Namespace) -> int:
     try:
         stack.start(progress=True)
     except Exception as exc:
-        print(f"\nerror: {exc}\n\nLogs are under {stack.base}/logs. Fix the cause and run "
-              "`make run` again.", file=sys.stderr)
+        print(
+            f"\nerror: {exc}\n\nLogs are under {stack.base}/logs. Fix the cause and run "
+            "`make run` again.",
+            file=sys.stderr,
+        )
         stack.stop()
         return 1
-    print(f"""
+    print(
+        f"""
 Spooled is up.
   REST API     {stack.base_url}   (docs: {stack.base_url}/docs)
   gRPC         {stack.grpc_address}
@@ -346,7 +387,9 @@ Spooled is up.
 Try:  curl -s -H "Authorization: Bearer {stack.api_key}" \\
         -H 'Content-Type: application/json' \\
         -d '{{"queue_name":"emails","payload":{{"to":"a@example.com"}}}}' {stack.base_url}/api/v1/jobs
-""", flush=True)
+""",
+        flush=True,
+    )
     try:
         while not stopping:
             for name in stack.supervise_once():

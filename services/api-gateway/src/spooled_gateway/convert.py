@@ -27,8 +27,9 @@ from starlette.responses import Response
 SUCCESS = b'{"success":true}'
 
 
-def json_response(content: Any, status_code: int = 200,
-                  headers: Mapping[str, str] | None = None) -> Response:
+def json_response(
+    content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
     return Response(orjson.dumps(content), status_code, headers, "application/json")
 
 
@@ -43,8 +44,10 @@ def has_more_headers(has_more: bool) -> dict[str, str]:
 
 def iso(seconds: int, nanos: int) -> str:
     t = time.gmtime(seconds)
-    return (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
-            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{nanos // 1000:06d}Z")
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{nanos // 1000:06d}Z"
+    )
 
 
 def ts(msg: Any, field: str) -> str | None:
@@ -78,6 +81,7 @@ def job_type(payload: bytes) -> str:
 
 
 # -- jobs ------------------------------------------------------------------
+
 
 def job(j: pb.Job) -> dict[str, Any]:
     """The full Job (GET /jobs/{id}, POST /jobs/{id}/retry)."""
@@ -168,8 +172,16 @@ def job_event(e: pb.JobEvent) -> dict[str, Any]:
     }
 
 
-_STATS_FIELDS = ("pending", "scheduled", "processing", "completed", "failed", "deadletter",
-                 "cancelled", "total")
+_STATS_FIELDS = (
+    "pending",
+    "scheduled",
+    "processing",
+    "completed",
+    "failed",
+    "deadletter",
+    "cancelled",
+    "total",
+)
 
 
 def job_stats(s: pb.JobStats) -> dict[str, int]:
@@ -185,11 +197,17 @@ def bulk_result(results: Any, total: int) -> dict[str, Any]:
             failed.append({"index": r.index, "error": r.error or "Failed to create job"})
         else:
             succeeded.append({"index": r.index, "job_id": r.job_id, "created": r.created})
-    return {"succeeded": succeeded, "failed": failed, "total": total,
-            "success_count": len(succeeded), "failure_count": len(failed)}
+    return {
+        "succeeded": succeeded,
+        "failed": failed,
+        "total": total,
+        "success_count": len(succeeded),
+        "failure_count": len(failed),
+    }
 
 
 # -- queues ----------------------------------------------------------------
+
 
 def queue_summary(q: pb.QueueConfig) -> dict[str, Any]:
     return {
@@ -234,16 +252,24 @@ def queue_stats(s: pb.QueueStats) -> dict[str, Any]:
 
 
 def queue_paused(r: pb.PauseQueueResponse) -> dict[str, Any]:
-    return {"queue_name": r.queue_name, "paused": True, "paused_at": ts(r, "paused_at"),
-            "reason": opt(r, "reason")}
+    return {
+        "queue_name": r.queue_name,
+        "paused": True,
+        "paused_at": ts(r, "paused_at"),
+        "reason": opt(r, "reason"),
+    }
 
 
 def queue_resumed(r: pb.ResumeQueueResponse) -> dict[str, Any]:
-    return {"queue_name": r.queue_name, "resumed": True,
-            "paused_duration_secs": r.paused_duration_secs}
+    return {
+        "queue_name": r.queue_name,
+        "resumed": True,
+        "paused_duration_secs": r.paused_duration_secs,
+    }
 
 
 # -- workers ---------------------------------------------------------------
+
 
 def worker_summary(w: pb.Worker) -> dict[str, Any]:
     return {
@@ -281,8 +307,9 @@ def worker(w: pb.Worker) -> dict[str, Any]:
     }
 
 
-def worker_registered(r: pb.RegisterWorkerResponse, lease_secs: int,
-                      heartbeat_secs: int) -> dict[str, Any]:
+def worker_registered(
+    r: pb.RegisterWorkerResponse, lease_secs: int, heartbeat_secs: int
+) -> dict[str, Any]:
     """POST /workers/register; queue-core's intervals win, the gateway's settings fill in."""
     return {
         "id": r.worker.id,

@@ -34,8 +34,9 @@ class CoreClient:
     ) -> Any:
         fn = getattr(self.stub, method)
         try:
-            return await fn(request, metadata=self.metadata(tenant),
-                            timeout=timeout or DEFAULT_TIMEOUT_S)
+            return await fn(
+                request, metadata=self.metadata(tenant), timeout=timeout or DEFAULT_TIMEOUT_S
+            )
         except grpc.aio.AioRpcError as exc:
             raise errors.from_rpc_error(exc) from None
 

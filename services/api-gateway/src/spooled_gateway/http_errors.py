@@ -20,10 +20,18 @@ from spooled_gateway.responses import OrjsonResponse
 log = logging.getLogger(__name__)
 
 _STATUS_CODES = {
-    400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "ACCESS_DENIED", 404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED", 408: "REQUEST_TIMEOUT", 409: "CONFLICT",
-    413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 422: "VALIDATION_ERROR",
-    429: "RATE_LIMIT_EXCEEDED", 503: "SERVICE_UNAVAILABLE",
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "ACCESS_DENIED",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    408: "REQUEST_TIMEOUT",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR",
+    429: "RATE_LIMIT_EXCEEDED",
+    503: "SERVICE_UNAVAILABLE",
 }
 
 
@@ -44,7 +52,9 @@ def validation_details(exc: RequestValidationError) -> tuple[str, list[dict[str,
         kind = str(e.get("type", "invalid"))
         if kind == "json_invalid":
             json_error = True
-            details.append({"field": "body", "message": "Invalid JSON format", "code": "PARSE_ERROR"})
+            details.append(
+                {"field": "body", "message": "Invalid JSON format", "code": "PARSE_ERROR"}
+            )
             continue
         field = _field(tuple(e.get("loc", ())))
         msg = str(e.get("msg", "invalid value"))
@@ -68,11 +78,19 @@ def install(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> OrjsonResponse:
         message, details, json_error = validation_details(exc)
         if json_error:
-            body = {"code": "INVALID_JSON", "error": "Invalid JSON", "message": message,
-                    "details": details}
+            body = {
+                "code": "INVALID_JSON",
+                "error": "Invalid JSON",
+                "message": message,
+                "details": details,
+            }
         else:
-            body = {"code": "VALIDATION_ERROR", "error": "Validation failed", "message": message,
-                    "details": details}
+            body = {
+                "code": "VALIDATION_ERROR",
+                "error": "Validation failed",
+                "message": message,
+                "details": details,
+            }
         return OrjsonResponse(body, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
@@ -84,8 +102,11 @@ def install(app: FastAPI) -> None:
             message = "This path does not support the request method"
         else:
             message = str(exc.detail)
-        return OrjsonResponse({"code": code, "message": message}, status_code=exc.status_code,
-                              headers=getattr(exc, "headers", None))
+        return OrjsonResponse(
+            {"code": code, "message": message},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def _unhandled(_: Request, exc: Exception) -> OrjsonResponse:

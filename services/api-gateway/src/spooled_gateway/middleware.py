@@ -7,11 +7,14 @@ including streaming ones, and must not buffer bodies or add a task per call.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from spooled_gateway import metrics
 
 _SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
@@ -25,12 +28,21 @@ _VERSION_RE = re.compile(r"^[A-Za-z0-9.]{1,16}$")
 SUPPORTED_API_VERSIONS = {"1"}
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any],
-                     headers: list[tuple[bytes, bytes]]) -> None:
+async def _send_json(
+    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
+) -> None:
     raw = orjson.dumps(body)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(raw)).encode()), *headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(raw)).encode()),
+                *headers,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": raw})
 
 
@@ -50,10 +62,15 @@ class EdgeMiddleware:
             extra.append((b"x-api-version", b"1"))
             version = headers.get(b"x-api-version", b"1").decode("latin-1")
             if _VERSION_RE.match(version) and version not in SUPPORTED_API_VERSIONS:
-                await _send_json(send, 400, {
-                    "code": "BAD_REQUEST",
-                    "message": f"Unsupported API version: {version}. Supported versions: 1",
-                }, extra)
+                await _send_json(
+                    send,
+                    400,
+                    {
+                        "code": "BAD_REQUEST",
+                        "message": f"Unsupported API version: {version}. Supported versions: 1",
+                    },
+                    extra,
+                )
                 return
 
         declared = headers.get(b"content-length")
@@ -75,12 +92,14 @@ class EdgeMiddleware:
             return msg
 
         started = False
+        t0 = time.perf_counter()
 
         async def send_with_headers(msg: Message) -> None:
             nonlocal started
             if msg["type"] == "http.response.start":
                 started = True
                 msg["headers"] = [*msg.get("headers", []), *extra]
+                metrics.observe(scope["method"], msg["status"], time.perf_counter() - t0)
             await send(msg)
 
         try:
@@ -100,5 +119,7 @@ class _BodyTooLarge(Exception):
 
 
 def _too_large(limit: int) -> dict[str, Any]:
-    return {"code": "PAYLOAD_TOO_LARGE",
-            "message": f"Request body exceeds the maximum of {limit} bytes"}
+    return {
+        "code": "PAYLOAD_TOO_LARGE",
+        "message": f"Request body exceeds the maximum of {limit} bytes",
+    }

@@ -42,6 +42,8 @@ class GatewaySettings(ServiceSettings):
     def check(self) -> None:
         super().check()
         if self.is_production and (self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32):
-            raise SystemExit("JWT_SECRET must be set to at least 32 random characters in production")
+            raise SystemExit(
+                "JWT_SECRET must be set to at least 32 random characters in production"
+            )
         if self.registration_mode not in {"open", "closed", "invite"}:
             raise SystemExit("REGISTRATION_MODE must be one of open, closed, invite")

@@ -69,9 +69,15 @@ async def queue_core(pg_server: PostgresServer, nats_server: NatsServer) -> Asyn
     service = Service(
         "queue-core",
         [str(Path(sys.executable).parent / "spooled-queue-core"), "serve"],
-        {"DATABASE_URL": dsn, "NATS_URL": nats_server.url, "SPOOLED_ENV": "development",
-         "SPOOLED_INTERNAL_TOKEN": INTERNAL_TOKEN, "QUEUE_CORE_GRPC_PORT": str(grpc_port),
-         "QUEUE_CORE_HTTP_PORT": str(http_port), "LOG_LEVEL": "WARNING"},
+        {
+            "DATABASE_URL": dsn,
+            "NATS_URL": nats_server.url,
+            "SPOOLED_ENV": "development",
+            "SPOOLED_INTERNAL_TOKEN": INTERNAL_TOKEN,
+            "QUEUE_CORE_GRPC_PORT": str(grpc_port),
+            "QUEUE_CORE_HTTP_PORT": str(http_port),
+            "LOG_LEVEL": "WARNING",
+        },
         f"http://127.0.0.1:{http_port}/ready",
         logs / "queue-core.log",
     )
@@ -97,12 +103,17 @@ class Gateway:
 
 @pytest.fixture(scope="module")
 async def core_gateway(queue_core: Core) -> AsyncIterator[Gateway]:
-    settings = GatewaySettings(**{  # type: ignore[arg-type]
-        "DATABASE_URL": queue_core.dsn, "QUEUE_CORE_ADDR": queue_core.addr, "GRPC_PORT": 0,
-        "SPOOLED_INTERNAL_TOKEN": INTERNAL_TOKEN,
-        "QUEUE_MAX_PAYLOAD_SIZE_BYTES": MAX_PAYLOAD_BYTES,
-        "DATABASE_MIN_CONNECTIONS": 1, "DATABASE_MAX_CONNECTIONS": 2,
-    })
+    settings = GatewaySettings(
+        **{  # type: ignore[arg-type]
+            "DATABASE_URL": queue_core.dsn,
+            "QUEUE_CORE_ADDR": queue_core.addr,
+            "GRPC_PORT": 0,
+            "SPOOLED_INTERNAL_TOKEN": INTERNAL_TOKEN,
+            "QUEUE_MAX_PAYLOAD_SIZE_BYTES": MAX_PAYLOAD_BYTES,
+            "DATABASE_MIN_CONNECTIONS": 1,
+            "DATABASE_MAX_CONNECTIONS": 2,
+        }
+    )
     app = create_app(settings)
     app.dependency_overrides[require_principal] = _test_principal
     async with app.router.lifespan_context(app):
@@ -146,16 +157,25 @@ class Api:
 
     # Shortcuts used across the test modules.
     async def enqueue(self, queue: str = "q", payload: Any = None, **fields: Any) -> str:
-        r = await self.client.post("/jobs", json={"queue_name": queue,
-                                                  "payload": payload or {}, **fields})
+        r = await self.client.post(
+            "/jobs", json={"queue_name": queue, "payload": payload or {}, **fields}
+        )
         assert r.status_code == 201, r.text
         return str(r.json()["id"])
 
-    async def claim(self, queue: str = "q", worker: str = "w1", limit: int = 1,
-                    **fields: Any) -> list[dict[str, Any]]:
-        r = await self.client.post("/jobs/claim", json={
-            "queue_name": queue, "worker_id": worker, "limit": limit,
-            "lease_duration_secs": 30, **fields})
+    async def claim(
+        self, queue: str = "q", worker: str = "w1", limit: int = 1, **fields: Any
+    ) -> list[dict[str, Any]]:
+        r = await self.client.post(
+            "/jobs/claim",
+            json={
+                "queue_name": queue,
+                "worker_id": worker,
+                "limit": limit,
+                "lease_duration_secs": 30,
+                **fields,
+            },
+        )
         assert r.status_code == 200, r.text
         return list(r.json()["jobs"])
 
@@ -164,8 +184,10 @@ class Api:
         job_id = await self.enqueue(queue, payload, max_retries=0)
         [job] = await self.claim(queue, worker="dlq-maker")
         assert job["id"] == job_id
-        r = await self.client.post(f"/jobs/{job_id}/fail", json={
-            "worker_id": "dlq-maker", "error": "boom", "lease_id": job["lease_id"]})
+        r = await self.client.post(
+            f"/jobs/{job_id}/fail",
+            json={"worker_id": "dlq-maker", "error": "boom", "lease_id": job["lease_id"]},
+        )
         assert r.status_code == 200, r.text
         return job_id
 
@@ -174,8 +196,9 @@ def client_for(app: FastAPI, org: str, queues: tuple[str, ...] = ()) -> httpx.As
     headers = {"x-test-org": org}
     if queues:
         headers["x-test-queues"] = ",".join(queues)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                             base_url="http://gateway/api/v1", headers=headers)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway/api/v1", headers=headers
+    )
 
 
 @pytest.fixture

@@ -10,8 +10,17 @@ import httpx
 import pytest
 
 API = "/api/v1"
-SUMMARY_FIELDS = {"id", "name", "key_prefix", "queues", "rate_limit", "is_active", "created_at",
-                  "last_used", "expires_at"}
+SUMMARY_FIELDS = {
+    "id",
+    "name",
+    "key_prefix",
+    "queues",
+    "rate_limit",
+    "is_active",
+    "created_at",
+    "last_used",
+    "expires_at",
+}
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -22,9 +31,16 @@ async def test_key_is_shown_once_and_only_its_hash_is_stored(
     gateway: httpx.AsyncClient, gateway_dsn: str, org_factory: Any
 ) -> None:
     org, admin_key = await org_factory()
-    resp = await gateway.post(f"{API}/api-keys", headers=bearer(admin_key), json={
-        "name": "CI deploy (prod)", "queues": ["emails", "reports.*"], "rate_limit": 600,
-        "expires_at": "2999-01-01T00:00:00Z"})
+    resp = await gateway.post(
+        f"{API}/api-keys",
+        headers=bearer(admin_key),
+        json={
+            "name": "CI deploy (prod)",
+            "queues": ["emails", "reports.*"],
+            "rate_limit": 600,
+            "expires_at": "2999-01-01T00:00:00Z",
+        },
+    )
     assert resp.status_code == 201, resp.text
     created = resp.json()
     assert set(created) == {"id", "key", "name", "created_at", "expires_at"}
@@ -37,7 +53,7 @@ async def test_key_is_shown_once_and_only_its_hash_is_stored(
     mine = next(k for k in listed if k["id"] == created["id"])
     assert mine["key_prefix"] == raw[:12] and mine["queues"] == ["emails", "reports.*"]
     assert mine["rate_limit"] == 600 and mine["is_active"] is True
-    single = (await gateway.get(f"{API}/api-keys/{created['id']}", headers=bearer(admin_key)))
+    single = await gateway.get(f"{API}/api-keys/{created['id']}", headers=bearer(admin_key))
     assert single.json() == mine
 
     # The database never sees the raw key: only sha256(raw) and a 12-char prefix.
@@ -58,8 +74,9 @@ async def test_key_is_shown_once_and_only_its_hash_is_stored(
     assert resp.status_code == 200 and resp.json()[0]["id"] == org["id"]
 
 
-async def test_rls_hides_keys_without_a_tenant(gateway: httpx.AsyncClient, gateway_dsn: str,
-                                               org_factory: Any) -> None:
+async def test_rls_hides_keys_without_a_tenant(
+    gateway: httpx.AsyncClient, gateway_dsn: str, org_factory: Any
+) -> None:
     await org_factory()
     conn = await asyncpg.connect(gateway_dsn)
     try:
@@ -69,41 +86,58 @@ async def test_rls_hides_keys_without_a_tenant(gateway: httpx.AsyncClient, gatew
         await conn.close()
 
 
-async def test_update_revoke_and_list_includes_revoked(gateway: httpx.AsyncClient,
-                                                       org_factory: Any) -> None:
+async def test_update_revoke_and_list_includes_revoked(
+    gateway: httpx.AsyncClient, org_factory: Any
+) -> None:
     _, admin_key = await org_factory(slug="upd-org")
-    created = (await gateway.post(f"{API}/api-keys", headers=bearer(admin_key),
-                                  json={"name": "svc"})).json()
-    resp = await gateway.put(f"{API}/api-keys/{created['id']}", headers=bearer(admin_key),
-                             json={"name": "svc-renamed", "rate_limit": 10, "queues": ["x"]})
+    created = (
+        await gateway.post(f"{API}/api-keys", headers=bearer(admin_key), json={"name": "svc"})
+    ).json()
+    resp = await gateway.put(
+        f"{API}/api-keys/{created['id']}",
+        headers=bearer(admin_key),
+        json={"name": "svc-renamed", "rate_limit": 10, "queues": ["x"]},
+    )
     assert resp.status_code == 200, resp.text
     assert (resp.json()["name"], resp.json()["rate_limit"], resp.json()["queues"]) == (
-        "svc-renamed", 10, ["x"])
-    assert (await gateway.delete(f"{API}/api-keys/{created['id']}", headers=bearer(admin_key))
-            ).status_code == 204
+        "svc-renamed",
+        10,
+        ["x"],
+    )
+    assert (
+        await gateway.delete(f"{API}/api-keys/{created['id']}", headers=bearer(admin_key))
+    ).status_code == 204
     listed = (await gateway.get(f"{API}/api-keys", headers=bearer(admin_key))).json()
     assert [k["is_active"] for k in listed if k["id"] == created["id"]] == [False]
     # Re-activation works (and is checked against the plan cap).
-    resp = await gateway.put(f"{API}/api-keys/{created['id']}", headers=bearer(admin_key),
-                             json={"is_active": True})
+    resp = await gateway.put(
+        f"{API}/api-keys/{created['id']}", headers=bearer(admin_key), json={"is_active": True}
+    )
     assert resp.status_code == 200 and resp.json()["is_active"] is True
-    assert (await gateway.get(f"{API}/organizations", headers=bearer(created["key"]))
-            ).status_code == 200
+    assert (
+        await gateway.get(f"{API}/organizations", headers=bearer(created["key"]))
+    ).status_code == 200
 
 
 async def test_other_orgs_keys_are_404(gateway: httpx.AsyncClient, org_factory: Any) -> None:
     _, mine = await org_factory()
     _, theirs = await org_factory()
     their_id = (await gateway.get(f"{API}/api-keys", headers=bearer(theirs))).json()[0]["id"]
-    assert (await gateway.get(f"{API}/api-keys/{their_id}", headers=bearer(mine))
-            ).status_code == 404
-    assert (await gateway.put(f"{API}/api-keys/{their_id}", headers=bearer(mine),
-                              json={"name": "pwned"})).status_code == 404
-    assert (await gateway.delete(f"{API}/api-keys/{their_id}", headers=bearer(mine))
-            ).status_code == 404
+    assert (
+        await gateway.get(f"{API}/api-keys/{their_id}", headers=bearer(mine))
+    ).status_code == 404
+    assert (
+        await gateway.put(
+            f"{API}/api-keys/{their_id}", headers=bearer(mine), json={"name": "pwned"}
+        )
+    ).status_code == 404
+    assert (
+        await gateway.delete(f"{API}/api-keys/{their_id}", headers=bearer(mine))
+    ).status_code == 404
     assert (await gateway.get(f"{API}/organizations", headers=bearer(theirs))).status_code == 200
-    assert (await gateway.get(f"{API}/api-keys/does-not-exist", headers=bearer(mine))
-            ).status_code == 404
+    assert (
+        await gateway.get(f"{API}/api-keys/does-not-exist", headers=bearer(mine))
+    ).status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -123,8 +157,9 @@ async def test_other_orgs_keys_are_404(gateway: httpx.AsyncClient, org_factory: 
         ({"name": "ok", "is_admin": True}, "is_admin"),
     ],
 )
-async def test_create_validation(gateway: httpx.AsyncClient, org_factory: Any,
-                                 body: dict[str, Any], field: str) -> None:
+async def test_create_validation(
+    gateway: httpx.AsyncClient, org_factory: Any, body: dict[str, Any], field: str
+) -> None:
     _, key = await org_factory()
     resp = await gateway.post(f"{API}/api-keys", headers=bearer(key), json=body)
     assert resp.status_code == 400, resp.text
@@ -134,21 +169,32 @@ async def test_create_validation(gateway: httpx.AsyncClient, org_factory: Any,
 
 async def test_plan_cap_on_active_keys(gateway: httpx.AsyncClient, org_factory: Any) -> None:
     _, key = await org_factory()  # free plan: 2 active keys, the initial one included
-    assert (await gateway.post(f"{API}/api-keys", headers=bearer(key), json={"name": "two"})
-            ).status_code == 201
+    assert (
+        await gateway.post(f"{API}/api-keys", headers=bearer(key), json={"name": "two"})
+    ).status_code == 201
     resp = await gateway.post(f"{API}/api-keys", headers=bearer(key), json={"name": "three"})
     assert resp.status_code == 429
     body = resp.json()
     assert body["code"] == "QUOTA_EXCEEDED" and body["error"] == "limit_exceeded"
     assert (body["resource"], body["current"], body["limit"], body["plan"], body["upgrade_to"]) == (
-        "api_keys", 2, 2, "free", "starter")
+        "api_keys",
+        2,
+        2,
+        "free",
+        "starter",
+    )
     assert "Retry-After" not in resp.headers
 
 
 async def test_scoped_keys_cannot_escalate(gateway: httpx.AsyncClient, org_factory: Any) -> None:
     _, admin_key = await org_factory()
-    scoped = (await gateway.post(f"{API}/api-keys", headers=bearer(admin_key), json={
-        "name": "scoped", "queues": ["a", "b"]})).json()
+    scoped = (
+        await gateway.post(
+            f"{API}/api-keys",
+            headers=bearer(admin_key),
+            json={"name": "scoped", "queues": ["a", "b"]},
+        )
+    ).json()
     h = bearer(scoped["key"])
     for queues in (None, ["*"], ["a", "c"]):
         body: dict[str, Any] = {"name": "child"}
@@ -156,6 +202,7 @@ async def test_scoped_keys_cannot_escalate(gateway: httpx.AsyncClient, org_facto
             body["queues"] = queues
         resp = await gateway.post(f"{API}/api-keys", headers=h, json=body)
         assert resp.status_code == 403, (queues, resp.text)
-    assert (await gateway.put(f"{API}/api-keys/{scoped['id']}", headers=h,
-                              json={"queues": ["*"]})).status_code == 403
+    assert (
+        await gateway.put(f"{API}/api-keys/{scoped['id']}", headers=h, json={"queues": ["*"]})
+    ).status_code == 403
     assert (await gateway.get(f"{API}/api-keys", headers=h)).status_code == 200

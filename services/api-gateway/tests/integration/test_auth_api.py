@@ -47,44 +47,55 @@ class TestApiKeys:
             ({"Authorization": "Bearer sk_live_" + "B" * 43}, "Invalid API key"),
         ],
     )
-    async def test_garbage(self, gateway: httpx.AsyncClient, header: dict[str, str],
-                           message: str) -> None:
+    async def test_garbage(
+        self, gateway: httpx.AsyncClient, header: dict[str, str], message: str
+    ) -> None:
         resp = await gateway.get(f"{API}/api-keys", headers=header)
         assert resp.status_code == 401
         assert resp.json() == {"code": "UNAUTHORIZED", "message": message}
 
-    async def test_revoked_key_stops_at_once(self, gateway: httpx.AsyncClient,
-                                             org_factory: Any) -> None:
+    async def test_revoked_key_stops_at_once(
+        self, gateway: httpx.AsyncClient, org_factory: Any
+    ) -> None:
         _, admin_key = await org_factory()
-        created = (await gateway.post(f"{API}/api-keys", headers=bearer(admin_key),
-                                      json={"name": "temp"})).json()
-        assert (await gateway.get(f"{API}/organizations", headers=bearer(created["key"]))
-                ).status_code == 200  # now cached
+        created = (
+            await gateway.post(f"{API}/api-keys", headers=bearer(admin_key), json={"name": "temp"})
+        ).json()
+        assert (
+            await gateway.get(f"{API}/organizations", headers=bearer(created["key"]))
+        ).status_code == 200  # now cached
         resp = await gateway.delete(f"{API}/api-keys/{created['id']}", headers=bearer(admin_key))
         assert resp.status_code == 204
         await assert_401(gateway, created["key"], "API key has been revoked")
 
     async def test_expired_key(self, gateway: httpx.AsyncClient, org_factory: Any) -> None:
         org, admin_key = await org_factory()
-        created = (await gateway.post(f"{API}/api-keys", headers=bearer(admin_key), json={
-            "name": "short", "expires_at": "2999-01-01T00:00:00Z"})).json()
+        created = (
+            await gateway.post(
+                f"{API}/api-keys",
+                headers=bearer(admin_key),
+                json={"name": "short", "expires_at": "2999-01-01T00:00:00Z"},
+            )
+        ).json()
         pool = gateway.app.state.db  # type: ignore[attr-defined]
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT set_config('app.current_org_id', $1, true)", org["id"])
-            await conn.execute("UPDATE gateway.api_keys SET expires_at = now() - interval '1s'"
-                               " WHERE id = $1", created["id"])
+            await conn.execute(
+                "UPDATE gateway.api_keys SET expires_at = now() - interval '1s' WHERE id = $1",
+                created["id"],
+            )
         from spooled_gateway.auth import invalidate
 
         invalidate()
         await assert_401(gateway, created["key"], "API key has expired")
 
-    async def test_legacy_prefix_and_grpc_helper(self, gateway: httpx.AsyncClient,
-                                                 org_factory: Any) -> None:
+    async def test_legacy_prefix_and_grpc_helper(
+        self, gateway: httpx.AsyncClient, org_factory: Any
+    ) -> None:
         org, key = await org_factory()
         pool = gateway.app.state.db  # type: ignore[attr-defined]
         principal = await authenticate_api_key(pool, f"  {key}\n")
-        assert (principal.org_id, principal.via, principal.queues) == (org["id"], "api_key",
-                                                                       ("*",))
+        assert (principal.org_id, principal.via, principal.queues) == (org["id"], "api_key", ("*",))
         assert principal.unrestricted and principal.plan_tier == "free"
         # A legacy sk_ key stored by hash authenticates the same way.
         from spooled_gateway.auth import keys
@@ -95,7 +106,10 @@ class TestApiKeys:
             await conn.execute(
                 "INSERT INTO gateway.api_keys (organization_id, name, lookup_hash, key_prefix,"
                 " queues) VALUES ($1, 'legacy', $2, $3, '{}')",
-                org["id"], keys.lookup_hash(legacy), legacy[:12])
+                org["id"],
+                keys.lookup_hash(legacy),
+                legacy[:12],
+            )
         assert (await authenticate_api_key(pool, legacy)).org_id == org["id"]
 
     async def test_last_used_is_written_off_the_request_path(
@@ -114,8 +128,9 @@ class TestApiKeys:
 
 
 class TestJwt:
-    async def test_login_refresh_me_validate_logout(self, gateway: httpx.AsyncClient,
-                                                    org_factory: Any) -> None:
+    async def test_login_refresh_me_validate_logout(
+        self, gateway: httpx.AsyncClient, org_factory: Any
+    ) -> None:
         org, key = await org_factory(slug="jwt-org")
         tokens = await login(gateway, key)
         assert tokens["token_type"] == "Bearer"
@@ -137,8 +152,9 @@ class TestJwt:
         assert resp.status_code == 200, resp.text
         new_access = resp.json()["access_token"]
         assert resp.json()["expires_in"] == 86_400
-        assert (await gateway.get(f"{API}/organizations", headers=bearer(new_access))
-                ).status_code == 200
+        assert (
+            await gateway.get(f"{API}/organizations", headers=bearer(new_access))
+        ).status_code == 200
 
         resp = await gateway.post(f"{API}/auth/logout", headers=bearer(access))
         assert resp.status_code == 204
@@ -149,7 +165,9 @@ class TestJwt:
         resp = await gateway.post(f"{API}/auth/refresh", json={"refresh_token": refresh})
         assert resp.status_code == 401
         assert (await gateway.post(f"{API}/auth/validate", json={"token": access})).json() == {
-            "valid": False, "error": "Token has been revoked"}
+            "valid": False,
+            "error": "Token has been revoked",
+        }
         # The API key itself still works.
         assert (await gateway.get(f"{API}/organizations", headers=bearer(key))).status_code == 200
 
@@ -158,26 +176,33 @@ class TestJwt:
     ) -> None:
         _, key = await org_factory()
         tokens = await login(gateway, key)
-        resp = await gateway.post(f"{API}/auth/logout", headers=bearer(key),
-                                  json={"refresh_token": tokens["refresh_token"]})
+        resp = await gateway.post(
+            f"{API}/auth/logout",
+            headers=bearer(key),
+            json={"refresh_token": tokens["refresh_token"]},
+        )
         assert resp.status_code == 204
         await assert_401(gateway, tokens["access_token"], "Token has been revoked")
         # No body at all (what the SDK sends without a refresh token) is fine too.
-        resp = await gateway.post(f"{API}/auth/logout", headers={
-            **bearer(key), "Content-Type": "application/json"})
+        resp = await gateway.post(
+            f"{API}/auth/logout", headers={**bearer(key), "Content-Type": "application/json"}
+        )
         assert resp.status_code == 204
 
-    async def test_refresh_token_is_not_an_access_token(self, gateway: httpx.AsyncClient,
-                                                        org_factory: Any) -> None:
+    async def test_refresh_token_is_not_an_access_token(
+        self, gateway: httpx.AsyncClient, org_factory: Any
+    ) -> None:
         _, key = await org_factory()
         tokens = await login(gateway, key)
         await assert_401(gateway, tokens["refresh_token"], "Invalid token type")
-        resp = await gateway.post(f"{API}/auth/refresh",
-                                  json={"refresh_token": tokens["access_token"]})
+        resp = await gateway.post(
+            f"{API}/auth/refresh", json={"refresh_token": tokens["access_token"]}
+        )
         assert resp.status_code == 401
 
-    async def test_forged_and_expired_tokens(self, gateway: httpx.AsyncClient,
-                                             org_factory: Any) -> None:
+    async def test_forged_and_expired_tokens(
+        self, gateway: httpx.AsyncClient, org_factory: Any
+    ) -> None:
         _, key = await org_factory()
         tokens = await login(gateway, key)
         claims = jwt.decode(tokens["access_token"], SECRET, algorithms=["HS256"])
@@ -186,40 +211,54 @@ class TestJwt:
             jwt.encode(claims, None, algorithm="none"),
             jwt.encode(claims, "x" * 64, algorithm="HS512"),
             jwt.encode(claims, SECRET + "-other", algorithm="HS256"),
-            jwt.encode({**claims, "exp": now - 10, "iat": now - 100, "nbf": now - 100}, SECRET,
-                       algorithm="HS256"),
+            jwt.encode(
+                {**claims, "exp": now - 10, "iat": now - 100, "nbf": now - 100},
+                SECRET,
+                algorithm="HS256",
+            ),
             tokens["access_token"][:-4] + "AAAA",
             "eyJhbGciOiJIUzI1NiJ9.eyJ4IjoxfQ.bogus",
         ]
         for token in forged:
             await assert_401(gateway, token, "Invalid token")
             assert (await gateway.post(f"{API}/auth/validate", json={"token": token})).json()[
-                "valid"] is False
+                "valid"
+            ] is False
         # A well-signed token naming a key of another org is refused too.
         _, other_key = await org_factory()
-        other = jwt.decode((await login(gateway, other_key))["access_token"], SECRET,
-                           algorithms=["HS256"])
-        mixed = jwt.encode({**claims, "api_key_id": other["api_key_id"]}, SECRET,
-                           algorithm="HS256")
+        other = jwt.decode(
+            (await login(gateway, other_key))["access_token"], SECRET, algorithms=["HS256"]
+        )
+        mixed = jwt.encode({**claims, "api_key_id": other["api_key_id"]}, SECRET, algorithm="HS256")
         await assert_401(gateway, mixed, "Invalid token")
 
-    async def test_revoked_key_kills_its_tokens(self, gateway: httpx.AsyncClient,
-                                                org_factory: Any) -> None:
+    async def test_revoked_key_kills_its_tokens(
+        self, gateway: httpx.AsyncClient, org_factory: Any
+    ) -> None:
         _, admin_key = await org_factory()
-        created = (await gateway.post(f"{API}/api-keys", headers=bearer(admin_key), json={
-            "name": "jwt user", "queues": ["a"]})).json()
+        created = (
+            await gateway.post(
+                f"{API}/api-keys",
+                headers=bearer(admin_key),
+                json={"name": "jwt user", "queues": ["a"]},
+            )
+        ).json()
         tokens = await login(gateway, created["key"])
         me = (await gateway.get(f"{API}/auth/me", headers=bearer(tokens["access_token"]))).json()
         assert me["queues"] == ["a"]
         # Re-scoping applies to live tokens: the key is re-read.
-        await gateway.put(f"{API}/api-keys/{created['id']}", headers=bearer(admin_key),
-                          json={"queues": ["a", "b"]})
+        await gateway.put(
+            f"{API}/api-keys/{created['id']}",
+            headers=bearer(admin_key),
+            json={"queues": ["a", "b"]},
+        )
         me = (await gateway.get(f"{API}/auth/me", headers=bearer(tokens["access_token"]))).json()
         assert me["queues"] == ["a", "b"]
         await gateway.delete(f"{API}/api-keys/{created['id']}", headers=bearer(admin_key))
         await assert_401(gateway, tokens["access_token"], "API key has been revoked")
-        resp = await gateway.post(f"{API}/auth/refresh",
-                                  json={"refresh_token": tokens["refresh_token"]})
+        resp = await gateway.post(
+            f"{API}/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+        )
         assert resp.status_code == 401
 
     async def test_revocation_is_stored_for_other_replicas(
@@ -234,28 +273,36 @@ class TestJwt:
             rows = await conn.fetch("SELECT token_id, kind FROM gateway.revoked_tokens")
         finally:
             await conn.close()
-        assert {(r["token_id"], r["kind"]) for r in rows} >= {(claims["jti"], "jti"),
-                                                              (claims["sid"], "sid")}
+        assert {(r["token_id"], r["kind"]) for r in rows} >= {
+            (claims["jti"], "jti"),
+            (claims["sid"], "sid"),
+        }
 
 
 class TestLogin:
     async def test_bad_credentials_body(self, gateway: httpx.AsyncClient) -> None:
         resp = await gateway.post(f"{API}/auth/login", json={"api_key": "sp_test_nope-nope"})
         assert resp.status_code == 401
-        assert resp.json() == {"code": "UNAUTHORIZED", "error": "unauthorized",
-                               "message": "Invalid credentials"}
+        assert resp.json() == {
+            "code": "UNAUTHORIZED",
+            "error": "unauthorized",
+            "message": "Invalid credentials",
+        }
         resp = await gateway.post(f"{API}/auth/login", json={"api_key": "short"})
         assert resp.status_code == 400
-        resp = await gateway.post(f"{API}/auth/login",
-                                  json={"api_key": "sp_test_nope-nope", "extra": 1})
+        resp = await gateway.post(
+            f"{API}/auth/login", json={"api_key": "sp_test_nope-nope", "extra": 1}
+        )
         assert resp.status_code == 400
 
     async def test_lockout_after_five_failures_per_ip(
         self, gateway_dsn: str, make_gateway_settings: Any, make_gateway_client: Any
     ) -> None:
         settings = make_gateway_settings(gateway_dsn)
-        async with make_gateway_client(settings, client_ip="203.0.113.7") as gw, \
-                make_gateway_client(settings, client_ip="203.0.113.8") as other_ip:
+        async with (
+            make_gateway_client(settings, client_ip="203.0.113.7") as gw,
+            make_gateway_client(settings, client_ip="203.0.113.8") as other_ip,
+        ):
             resp = await gw.post(f"{API}/organizations", json={"name": "Lock", "slug": "lock"})
             good_key = resp.json()["api_key"]["key"]
             for _ in range(5):
@@ -270,30 +317,40 @@ class TestLogin:
                 retry = int(resp.headers["Retry-After"])
                 assert 1 <= retry <= 60 and body["details"]["retry_after_seconds"] == retry
             # Another client is unaffected.
-            assert (await other_ip.post(f"{API}/auth/login", json={"api_key": good_key})
-                    ).status_code == 200
+            assert (
+                await other_ip.post(f"{API}/auth/login", json={"api_key": good_key})
+            ).status_code == 200
 
 
 async def test_forwarded_for_is_believed_only_from_trusted_proxies(
     gateway_dsn: str, make_gateway_settings: Any, make_gateway_client: Any
 ) -> None:
     settings = make_gateway_settings(gateway_dsn, SPOOLED_TRUSTED_PROXIES="10.0.0.0/8, bogus")
-    async with make_gateway_client(settings, client_ip="10.1.2.3") as via_proxy, \
-            make_gateway_client(settings, client_ip="198.51.100.9") as direct:
+    async with (
+        make_gateway_client(settings, client_ip="10.1.2.3") as via_proxy,
+        make_gateway_client(settings, client_ip="198.51.100.9") as direct,
+    ):
+
         def xff(ip: str) -> dict[str, str]:
             return {"X-Forwarded-For": f"{ip}, 10.9.9.9"}
 
         for _ in range(5):
-            await via_proxy.post(f"{API}/auth/login", json={"api_key": "sp_test_wrong-key"},
-                                 headers=xff("192.0.2.1"))
+            await via_proxy.post(
+                f"{API}/auth/login", json={"api_key": "sp_test_wrong-key"}, headers=xff("192.0.2.1")
+            )
         # 192.0.2.1 is locked out behind the proxy; another client behind it is not.
-        resp = await via_proxy.post(f"{API}/auth/login", json={"api_key": "sp_test_wrong-key"},
-                                    headers=xff("192.0.2.1"))
+        resp = await via_proxy.post(
+            f"{API}/auth/login", json={"api_key": "sp_test_wrong-key"}, headers=xff("192.0.2.1")
+        )
         assert resp.status_code == 429
-        resp = await via_proxy.post(f"{API}/auth/login", json={"api_key": "sp_test_wrong-key"},
-                                    headers=xff("192.0.2.2"))
+        resp = await via_proxy.post(
+            f"{API}/auth/login", json={"api_key": "sp_test_wrong-key"}, headers=xff("192.0.2.2")
+        )
         assert resp.status_code == 401
         # An untrusted peer's header is ignored: it is not taken for the locked-out client.
-        resp = await direct.post(f"{API}/auth/login", json={"api_key": "sp_test_wrong-key"},
-                                 headers={"X-Forwarded-For": "192.0.2.1"})
+        resp = await direct.post(
+            f"{API}/auth/login",
+            json={"api_key": "sp_test_wrong-key"},
+            headers={"X-Forwarded-For": "192.0.2.1"},
+        )
         assert resp.status_code == 401

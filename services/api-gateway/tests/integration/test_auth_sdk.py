@@ -21,25 +21,27 @@ ADMIN_KEY = "test-admin-key-0123456789abcdef"  # conftest.TEST_ADMIN_KEY
 def sdk_client(app: Any, **kwargs: Any) -> AsyncSpooledClient:
     client = AsyncSpooledClient(base_url="http://gateway", **kwargs)
     http = client._http
-    http._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     headers=http._build_default_headers())
+    http._client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), headers=http._build_default_headers()
+    )
     return client
 
 
 @pytest.fixture
-async def app_with_core(gateway_dsn: str, make_gateway_settings: Any,
-                        make_gateway_client: Any, fake_core: Any) -> AsyncIterator[Any]:
+async def app_with_core(
+    gateway_dsn: str, make_gateway_settings: Any, make_gateway_client: Any, fake_core: Any
+) -> AsyncIterator[Any]:
     addr, core = fake_core
-    async with make_gateway_client(make_gateway_settings(gateway_dsn,
-                                                         QUEUE_CORE_ADDR=addr)) as gw:
+    async with make_gateway_client(make_gateway_settings(gateway_dsn, QUEUE_CORE_ADDR=addr)) as gw:
         yield gw.app, core
 
 
 async def test_sdk_round_trip(app_with_core: Any) -> None:
     app, core = app_with_core
     anon = sdk_client(app, admin_key=ADMIN_KEY)
-    created = await anon.organizations.create({"name": "SDK Co", "slug": "sdk-co",
-                                               "billing_email": "sdk@co.test"})
+    created = await anon.organizations.create(
+        {"name": "SDK Co", "slug": "sdk-co", "billing_email": "sdk@co.test"}
+    )
     org_id, raw = created.organization.id, created.api_key.key
     core.usage[org_id] = pb.Usage(jobs_today=3, active_jobs=1, queues=1, workers=1)
     assert (await anon.organizations.check_slug("sdk-co")).available is False
@@ -53,11 +55,11 @@ async def test_sdk_round_trip(app_with_core: Any) -> None:
     assert usage.plan == "free" and usage.usage.jobs_today.current == 3
     assert [m.role for m in await client.organizations.get_members(org_id)] == ["owner"]
     token = await client.organizations.get_webhook_token()
-    assert (await client.organizations.regenerate_webhook_token()).webhook_token != \
-        token.webhook_token
+    assert (
+        await client.organizations.regenerate_webhook_token()
+    ).webhook_token != token.webhook_token
 
-    key = await client.api_keys.create({"name": "worker", "queues": ["emails"],
-                                        "rate_limit": 60})
+    key = await client.api_keys.create({"name": "worker", "queues": ["emails"], "rate_limit": 60})
     assert key.key.startswith("sp_test_")
     summaries = await client.api_keys.list()
     assert {s.name for s in summaries} == {"Initial Admin Key", "worker"}
@@ -68,8 +70,9 @@ async def test_sdk_round_trip(app_with_core: Any) -> None:
     await client.api_keys.delete(key.id)
 
     tokens = await client.auth.login({"api_key": raw})
-    jwt_client = sdk_client(app, access_token=tokens.access_token,
-                            refresh_token=tokens.refresh_token)
+    jwt_client = sdk_client(
+        app, access_token=tokens.access_token, refresh_token=tokens.refresh_token
+    )
     me = await jwt_client.auth.me()
     assert me.organization_id == org_id and me.organization and me.organization.slug == "sdk-co"
     assert (await client.auth.validate({"token": tokens.access_token})).organization_id == org_id
@@ -87,8 +90,9 @@ async def test_sdk_round_trip(app_with_core: Any) -> None:
 async def test_sdk_admin(app_with_core: Any) -> None:
     app, _ = app_with_core
     admin = sdk_client(app, admin_key=ADMIN_KEY).admin
-    created = await admin.create_organization({"name": "Admin Co", "slug": "admin-co",
-                                               "plan_tier": "starter"})
+    created = await admin.create_organization(
+        {"name": "Admin Co", "slug": "admin-co", "plan_tier": "starter"}
+    )
     org_id = created.organization.id
     assert [o.id for o in await admin.list_organizations()] == [org_id]
     assert (await admin.get_organization(org_id)).plan_tier == "starter"

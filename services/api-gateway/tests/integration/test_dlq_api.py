@@ -65,11 +65,14 @@ async def test_purge(api: Api) -> None:
     await api.dead_letter("a")
     await api.dead_letter("b")
     keep = await api.enqueue("a")
-    r = await api.client.post("/jobs/dlq/purge", json={
-        "confirm": True, "queue_name": "a", "older_than": "2999-01-01T00:00:00+00:00"})
+    r = await api.client.post(
+        "/jobs/dlq/purge",
+        json={"confirm": True, "queue_name": "a", "older_than": "2999-01-01T00:00:00+00:00"},
+    )
     assert r.json() == {"purged_count": 1}
-    r = await api.client.post("/jobs/dlq/purge", json={"confirm": True,
-                                                       "older_than": "2000-01-01T00:00:00Z"})
+    r = await api.client.post(
+        "/jobs/dlq/purge", json={"confirm": True, "older_than": "2000-01-01T00:00:00Z"}
+    )
     assert r.json() == {"purged_count": 0}
     r = await api.client.post("/jobs/dlq/purge", json={"confirm": True})
     assert r.json() == {"purged_count": 1}
@@ -77,17 +80,20 @@ async def test_purge(api: Api) -> None:
     assert (await api.client.get(f"/jobs/{keep}")).status_code == 200
 
 
-@pytest.mark.parametrize(("path", "body"), [
-    ("/jobs/dlq/retry", {"job_ids": "abc"}),
-    ("/jobs/dlq/retry", {"job_ids": [str(i) for i in range(101)]}),
-    ("/jobs/dlq/retry", {"limit": 0}),
-    ("/jobs/dlq/retry", {"queue_name": "../x"}),
-    ("/jobs/dlq/retry", {"everything": True}),
-    ("/jobs/dlq/purge", {"confirm": True, "limit": 10_001}),
-    ("/jobs/dlq/purge", {"confirm": "true"}),
-    ("/jobs/dlq/purge", {"confirm": True, "older_than": "last week"}),
-    ("/jobs/dlq/purge", b"{"),
-])
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/jobs/dlq/retry", {"job_ids": "abc"}),
+        ("/jobs/dlq/retry", {"job_ids": [str(i) for i in range(101)]}),
+        ("/jobs/dlq/retry", {"limit": 0}),
+        ("/jobs/dlq/retry", {"queue_name": "../x"}),
+        ("/jobs/dlq/retry", {"everything": True}),
+        ("/jobs/dlq/purge", {"confirm": True, "limit": 10_001}),
+        ("/jobs/dlq/purge", {"confirm": "true"}),
+        ("/jobs/dlq/purge", {"confirm": True, "older_than": "last week"}),
+        ("/jobs/dlq/purge", b"{"),
+    ],
+)
 async def test_bad_bodies_change_nothing(api: Api, path: str, body: Any) -> None:
     dead = await api.dead_letter()
     kwargs: dict[str, Any] = {"content": body} if isinstance(body, bytes) else {"json": body}

@@ -101,13 +101,21 @@ def queue_core(database: str, nats_server: NatsServer, plan_env: None) -> Iterat
     base = Path(tempfile.mkdtemp(prefix="spooled-grpc-public-"))
     bin_dir = Path(sys.executable).parent
     env = {
-        "DATABASE_URL": database, "NATS_URL": nats_server.url,
-        "SPOOLED_INTERNAL_TOKEN": INTERNAL_TOKEN, "SPOOLED_ENV": "development",
-        "QUEUE_CORE_GRPC_PORT": str(grpc_port), "QUEUE_CORE_HTTP_PORT": str(http_port),
+        "DATABASE_URL": database,
+        "NATS_URL": nats_server.url,
+        "SPOOLED_INTERNAL_TOKEN": INTERNAL_TOKEN,
+        "SPOOLED_ENV": "development",
+        "QUEUE_CORE_GRPC_PORT": str(grpc_port),
+        "QUEUE_CORE_HTTP_PORT": str(http_port),
         **PLAN_ENV,
     }
-    svc = Service("queue-core", [str(bin_dir / "spooled-queue-core"), "serve"], env,
-                  f"http://127.0.0.1:{http_port}/ready", base / "queue-core.log")
+    svc = Service(
+        "queue-core",
+        [str(bin_dir / "spooled-queue-core"), "serve"],
+        env,
+        f"http://127.0.0.1:{http_port}/ready",
+        base / "queue-core.log",
+    )
     svc.start()
     try:
         svc.wait_ready(60)
@@ -121,8 +129,11 @@ async def stack(
     pg_server: PostgresServer, database: str, queue_core: str, plan_env: None
 ) -> AsyncIterator[Stack]:
     settings = GatewaySettings(  # type: ignore[call-arg]
-        DATABASE_URL=database, GRPC_PORT=free_port(), QUEUE_CORE_ADDR=queue_core,
-        SPOOLED_INTERNAL_TOKEN=INTERNAL_TOKEN, SPOOLED_ENV="development",
+        DATABASE_URL=database,
+        GRPC_PORT=free_port(),
+        QUEUE_CORE_ADDR=queue_core,
+        SPOOLED_INTERNAL_TOKEN=INTERNAL_TOKEN,
+        SPOOLED_ENV="development",
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -174,8 +185,11 @@ async def enqueue(stack: Stack, t: Tenant, queue: str, **kwargs: Any) -> str:
 
 async def dequeue_one(stack: Stack, t: Tenant, queue: str, lease: int = 30) -> pb.Job:
     resp = await stack.queue.Dequeue(
-        pb.DequeueRequest(queue_name=queue, worker_id="w1", batch_size=1,
-                          lease_duration_secs=lease), metadata=t.md)
+        pb.DequeueRequest(
+            queue_name=queue, worker_id="w1", batch_size=1, lease_duration_secs=lease
+        ),
+        metadata=t.md,
+    )
     assert len(resp.jobs) == 1
     return resp.jobs[0]
 
@@ -211,15 +225,23 @@ class TestHealthAndReflection:
                 request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
                 response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
             )
-        call = stub.ServerReflectionInfo(iter([
-            reflection_pb2.ServerReflectionRequest(list_services=""),
-            reflection_pb2.ServerReflectionRequest(
-                file_containing_symbol="spooled.v1.QueueService"),
-        ]))
+        call = stub.ServerReflectionInfo(
+            iter(
+                [
+                    reflection_pb2.ServerReflectionRequest(list_services=""),
+                    reflection_pb2.ServerReflectionRequest(
+                        file_containing_symbol="spooled.v1.QueueService"
+                    ),
+                ]
+            )
+        )
         responses = [r async for r in call]
         names = {s.name for s in responses[0].list_services_response.service}
-        assert {"spooled.v1.QueueService", "spooled.v1.WorkerService",
-                "grpc.health.v1.Health"} <= names
+        assert {
+            "spooled.v1.QueueService",
+            "spooled.v1.WorkerService",
+            "grpc.health.v1.Health",
+        } <= names
         assert responses[1].file_descriptor_response.file_descriptor_proto
 
 
@@ -227,19 +249,22 @@ class TestHealthAndReflection:
 class TestAuth:
     async def test_missing_key(self, stack: Stack) -> None:
         details = await expect_status(
-            stack.queue.Enqueue(pb.EnqueueRequest(queue_name="q")),
-            grpc.StatusCode.UNAUTHENTICATED)
+            stack.queue.Enqueue(pb.EnqueueRequest(queue_name="q")), grpc.StatusCode.UNAUTHENTICATED
+        )
         assert details == "Missing x-api-key or authorization header"
 
     async def test_bad_key(self, stack: Stack) -> None:
         md = (("x-api-key", "sp_test_" + "A" * 43),)
-        await expect_status(stack.queue.Enqueue(pb.EnqueueRequest(queue_name="q"), metadata=md),
-                            grpc.StatusCode.UNAUTHENTICATED)
+        await expect_status(
+            stack.queue.Enqueue(pb.EnqueueRequest(queue_name="q"), metadata=md),
+            grpc.StatusCode.UNAUTHENTICATED,
+        )
 
     async def test_bearer_authorization(self, stack: Stack, tenant: Tenant) -> None:
         md = (("authorization", f"Bearer {tenant.key}"),)
         resp = await stack.queue.Enqueue(
-            pb.EnqueueRequest(queue_name=queue_name(), payload=struct({})), metadata=md)
+            pb.EnqueueRequest(queue_name=queue_name(), payload=struct({})), metadata=md
+        )
         assert resp.created
 
     async def test_streams_need_a_key_too(self, stack: Stack) -> None:
@@ -249,26 +274,32 @@ class TestAuth:
         assert exc.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
     async def test_scoped_key(self, stack: Stack, tenant: Tenant) -> None:
-        r = await stack.http.post("/api/v1/api-keys", json={"name": "scoped",
-                                                            "queues": ["allowed"]},
-                                  headers={"Authorization": f"Bearer {tenant.key}"})
+        r = await stack.http.post(
+            "/api/v1/api-keys",
+            json={"name": "scoped", "queues": ["allowed"]},
+            headers={"Authorization": f"Bearer {tenant.key}"},
+        )
         assert r.status_code == 201, r.text
         md = (("x-api-key", r.json()["key"]),)
         ok = await stack.queue.Enqueue(
-            pb.EnqueueRequest(queue_name="allowed", payload=struct({})), metadata=md)
+            pb.EnqueueRequest(queue_name="allowed", payload=struct({})), metadata=md
+        )
         assert ok.created
         details = await expect_status(
-            stack.queue.Enqueue(pb.EnqueueRequest(queue_name="other", payload=struct({})),
-                                metadata=md),
-            grpc.StatusCode.PERMISSION_DENIED)
+            stack.queue.Enqueue(
+                pb.EnqueueRequest(queue_name="other", payload=struct({})), metadata=md
+            ),
+            grpc.StatusCode.PERMISSION_DENIED,
+        )
         assert "other" in details
         await expect_status(
-            stack.queue.Dequeue(pb.DequeueRequest(queue_name="other", worker_id="w"),
-                                metadata=md),
-            grpc.StatusCode.PERMISSION_DENIED)
+            stack.queue.Dequeue(pb.DequeueRequest(queue_name="other", worker_id="w"), metadata=md),
+            grpc.StatusCode.PERMISSION_DENIED,
+        )
         await expect_status(
             stack.queue.GetQueueStats(pb.GetQueueStatsRequest(queue_name="other"), metadata=md),
-            grpc.StatusCode.PERMISSION_DENIED)
+            grpc.StatusCode.PERMISSION_DENIED,
+        )
 
 
 # -- producer and worker round trips --------------------------------------------------
@@ -276,19 +307,28 @@ class TestEnqueue:
     async def test_round_trip(self, stack: Stack, tenant: Tenant) -> None:
         q = queue_name()
         payload = struct({"n": 1, "f": 1.5, "nested": {"list": [1, "two"]}})
-        resp = await stack.queue.Enqueue(pb.EnqueueRequest(
-            queue_name=q, payload=payload, priority=7, max_retries=4, timeout_seconds=60,
-            idempotency_key=f"k-{q}", tags={"env": "test"}), metadata=tenant.md)
+        resp = await stack.queue.Enqueue(
+            pb.EnqueueRequest(
+                queue_name=q,
+                payload=payload,
+                priority=7,
+                max_retries=4,
+                timeout_seconds=60,
+                idempotency_key=f"k-{q}",
+                tags={"env": "test"},
+            ),
+            metadata=tenant.md,
+        )
         assert resp.created and resp.job_id
         job = await get_job(stack, tenant, resp.job_id)
         assert job.status == pb.JOB_STATUS_PENDING
-        assert (job.queue_name, job.priority, job.max_retries, job.timeout_seconds) == (
-            q, 7, 4, 60)
+        assert (job.queue_name, job.priority, job.max_retries, job.timeout_seconds) == (q, 7, 4, 60)
         assert job.idempotency_key == f"k-{q}"
         assert job.organization_id == tenant.org_id
         # Over REST the integral number is still an integer, not 1.0.
-        r = await stack.http.get(f"/api/v1/jobs/{resp.job_id}",
-                                 headers={"Authorization": f"Bearer {tenant.key}"})
+        r = await stack.http.get(
+            f"/api/v1/jobs/{resp.job_id}", headers={"Authorization": f"Bearer {tenant.key}"}
+        )
         assert r.status_code == 200, r.text
         assert r.json()["payload"] == {"n": 1, "f": 1.5, "nested": {"list": [1, "two"]}}
         assert '"n":1,' in r.text.replace(" ", "") or '"n":1}' in r.text.replace(" ", "")
@@ -312,20 +352,23 @@ class TestEnqueue:
     async def test_bad_queue_name(self, stack: Stack, tenant: Tenant, bad: str) -> None:
         await expect_status(
             stack.queue.Enqueue(pb.EnqueueRequest(queue_name=bad), metadata=tenant.md),
-            grpc.StatusCode.INVALID_ARGUMENT)
+            grpc.StatusCode.INVALID_ARGUMENT,
+        )
 
     async def test_bad_priority(self, stack: Stack, tenant: Tenant) -> None:
         await expect_status(
-            stack.queue.Enqueue(pb.EnqueueRequest(queue_name="q", priority=101),
-                                metadata=tenant.md),
-            grpc.StatusCode.INVALID_ARGUMENT)
+            stack.queue.Enqueue(
+                pb.EnqueueRequest(queue_name="q", priority=101), metadata=tenant.md
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        )
 
     async def test_payload_too_large(self, stack: Stack, tenant: Tenant) -> None:
         big = struct({"blob": "x" * (1024 * 1024 + 10)})
         details = await expect_status(
-            stack.queue.Enqueue(pb.EnqueueRequest(queue_name="q", payload=big),
-                                metadata=tenant.md),
-            grpc.StatusCode.INVALID_ARGUMENT)
+            stack.queue.Enqueue(pb.EnqueueRequest(queue_name="q", payload=big), metadata=tenant.md),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        )
         assert details.startswith("Payload too large")
 
 
@@ -338,9 +381,12 @@ class TestDequeueCompleteFail:
         assert job.status == pb.JOB_STATUS_PROCESSING
         assert job.lease_id and job.assigned_worker_id == "w1"
         assert job.payload.fields["n"].number_value == 1
-        done = await stack.queue.Complete(pb.CompleteRequest(
-            job_id=job.id, worker_id="w1", lease_id=job.lease_id, result=struct({"ok": 1})),
-            metadata=tenant.md)
+        done = await stack.queue.Complete(
+            pb.CompleteRequest(
+                job_id=job.id, worker_id="w1", lease_id=job.lease_id, result=struct({"ok": 1})
+            ),
+            metadata=tenant.md,
+        )
         assert done.success
         final = await get_job(stack, tenant, job_id)
         assert final.status == pb.JOB_STATUS_COMPLETED
@@ -352,10 +398,12 @@ class TestDequeueCompleteFail:
         low = await enqueue(stack, tenant, q, priority=-5)
         high = await enqueue(stack, tenant, q, priority=50)
         resp = await stack.queue.Dequeue(
-            pb.DequeueRequest(queue_name=q, worker_id="w", batch_size=10), metadata=tenant.md)
+            pb.DequeueRequest(queue_name=q, worker_id="w", batch_size=10), metadata=tenant.md
+        )
         assert sorted(j.id for j in resp.jobs) == sorted([low, high])
         empty = await stack.queue.Dequeue(
-            pb.DequeueRequest(queue_name=q, worker_id="w"), metadata=tenant.md)
+            pb.DequeueRequest(queue_name=q, worker_id="w"), metadata=tenant.md
+        )
         assert list(empty.jobs) == []
 
     @pytest.mark.parametrize(("lease", "expected"), [(0, 300), (1, 5), (99999, 3600)])
@@ -372,16 +420,18 @@ class TestDequeueCompleteFail:
     async def test_worker_id_required(self, stack: Stack, tenant: Tenant) -> None:
         details = await expect_status(
             stack.queue.Dequeue(pb.DequeueRequest(queue_name="q"), metadata=tenant.md),
-            grpc.StatusCode.INVALID_ARGUMENT)
+            grpc.StatusCode.INVALID_ARGUMENT,
+        )
         assert details == "Worker ID is required"
 
     async def test_fail_retries_then_dead_letters(self, stack: Stack, tenant: Tenant) -> None:
         q = queue_name()
         job_id = await enqueue(stack, tenant, q, max_retries=2)
         job = await dequeue_one(stack, tenant, q)
-        resp = await stack.queue.Fail(pb.FailRequest(
-            job_id=job.id, worker_id="w1", error="boom", lease_id=job.lease_id),
-            metadata=tenant.md)
+        resp = await stack.queue.Fail(
+            pb.FailRequest(job_id=job.id, worker_id="w1", error="boom", lease_id=job.lease_id),
+            metadata=tenant.md,
+        )
         assert resp.success and resp.will_retry
         assert 0 <= resp.next_retry_delay_secs <= 2
         retried = await get_job(stack, tenant, job_id)
@@ -393,9 +443,16 @@ class TestDequeueCompleteFail:
         other = await enqueue(stack, tenant, q2, max_retries=5)
         claimed = await dequeue_one(stack, tenant, q2)
         assert claimed.id == other
-        dead = await stack.queue.Fail(pb.FailRequest(
-            job_id=claimed.id, worker_id="w1", error="fatal", lease_id=claimed.lease_id,
-            retry=False), metadata=tenant.md)
+        dead = await stack.queue.Fail(
+            pb.FailRequest(
+                job_id=claimed.id,
+                worker_id="w1",
+                error="fatal",
+                lease_id=claimed.lease_id,
+                retry=False,
+            ),
+            metadata=tenant.md,
+        )
         assert dead.success and not dead.will_retry
         assert (await get_job(stack, tenant, other)).status == pb.JOB_STATUS_DEADLETTER
 
@@ -403,16 +460,18 @@ class TestDequeueCompleteFail:
         q = queue_name()
         await enqueue(stack, tenant, q)
         job = await dequeue_one(stack, tenant, q, lease=10)
-        resp = await stack.queue.RenewLease(pb.RenewLeaseRequest(
-            job_id=job.id, worker_id="w1", lease_id=job.lease_id, extension_secs=600),
-            metadata=tenant.md)
+        resp = await stack.queue.RenewLease(
+            pb.RenewLeaseRequest(
+                job_id=job.id, worker_id="w1", lease_id=job.lease_id, extension_secs=600
+            ),
+            metadata=tenant.md,
+        )
         assert resp.success
         remaining = resp.new_expires_at.ToDatetime(tzinfo=UTC) - datetime.now(UTC)
         assert timedelta(seconds=590) <= remaining <= timedelta(seconds=610)
 
     async def test_get_job_unknown_is_empty(self, stack: Stack, tenant: Tenant) -> None:
-        resp = await stack.queue.GetJob(pb.GetJobRequest(job_id="no-such-job"),
-                                        metadata=tenant.md)
+        resp = await stack.queue.GetJob(pb.GetJobRequest(job_id="no-such-job"), metadata=tenant.md)
         assert not resp.HasField("job")
 
     async def test_queue_stats(self, stack: Stack, tenant: Tenant) -> None:
@@ -420,8 +479,9 @@ class TestDequeueCompleteFail:
         await enqueue(stack, tenant, q)
         await enqueue(stack, tenant, q)
         await dequeue_one(stack, tenant, q)
-        stats = await stack.queue.GetQueueStats(pb.GetQueueStatsRequest(queue_name=q),
-                                                metadata=tenant.md)
+        stats = await stack.queue.GetQueueStats(
+            pb.GetQueueStatsRequest(queue_name=q), metadata=tenant.md
+        )
         assert (stats.queue_name, stats.pending, stats.processing, stats.total) == (q, 1, 1, 2)
 
 
@@ -435,17 +495,23 @@ class TestSettlementErrors:
             "Fail": pb.FailRequest(job_id="j", worker_id="w", error="e"),
             "RenewLease": pb.RenewLeaseRequest(job_id="j", worker_id="w"),
         }[method]
-        details = await expect_status(getattr(stack.queue, method)(request, metadata=tenant.md),
-                                      grpc.StatusCode.INVALID_ARGUMENT)
+        details = await expect_status(
+            getattr(stack.queue, method)(request, metadata=tenant.md),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        )
         assert details == "lease_id is required for job settlement"
 
     async def test_superseded_lease(self, stack: Stack, tenant: Tenant) -> None:
         q = queue_name()
         await enqueue(stack, tenant, q)
         job = await dequeue_one(stack, tenant, q)
-        details = await expect_status(stack.queue.Complete(pb.CompleteRequest(
-            job_id=job.id, worker_id="w1", lease_id="stale-lease"), metadata=tenant.md),
-            grpc.StatusCode.FAILED_PRECONDITION)
+        details = await expect_status(
+            stack.queue.Complete(
+                pb.CompleteRequest(job_id=job.id, worker_id="w1", lease_id="stale-lease"),
+                metadata=tenant.md,
+            ),
+            grpc.StatusCode.FAILED_PRECONDITION,
+        )
         assert LEASE_MISMATCH in details
 
     async def test_expired_lease(self, stack: Stack, tenant: Tenant) -> None:
@@ -454,15 +520,21 @@ class TestSettlementErrors:
         job = await dequeue_one(stack, tenant, q)
         conn = await asyncpg.connect(stack.admin_dsn)
         try:
-            await conn.execute("UPDATE core.jobs SET lease_expires_at = now() - interval '1 s' "
-                               "WHERE id = $1", job.id)
+            await conn.execute(
+                "UPDATE core.jobs SET lease_expires_at = now() - interval '1 s' WHERE id = $1",
+                job.id,
+            )
         finally:
             await conn.close()
         for call in (
-            stack.queue.Complete(pb.CompleteRequest(
-                job_id=job.id, worker_id="w1", lease_id=job.lease_id), metadata=tenant.md),
-            stack.queue.RenewLease(pb.RenewLeaseRequest(
-                job_id=job.id, worker_id="w1", lease_id=job.lease_id), metadata=tenant.md),
+            stack.queue.Complete(
+                pb.CompleteRequest(job_id=job.id, worker_id="w1", lease_id=job.lease_id),
+                metadata=tenant.md,
+            ),
+            stack.queue.RenewLease(
+                pb.RenewLeaseRequest(job_id=job.id, worker_id="w1", lease_id=job.lease_id),
+                metadata=tenant.md,
+            ),
         ):
             details = await expect_status(call, grpc.StatusCode.FAILED_PRECONDITION)
             assert details.strip().lower() == "lease expired" or LEASE_MISMATCH in details
@@ -473,25 +545,36 @@ class TestSettlementErrors:
         job = await dequeue_one(stack, tenant, q)
         req = pb.CompleteRequest(job_id=job.id, worker_id="w1", lease_id=job.lease_id)
         await stack.queue.Complete(req, metadata=tenant.md)
-        details = await expect_status(stack.queue.Complete(req, metadata=tenant.md),
-                                      grpc.StatusCode.FAILED_PRECONDITION)
+        details = await expect_status(
+            stack.queue.Complete(req, metadata=tenant.md), grpc.StatusCode.FAILED_PRECONDITION
+        )
         assert details == "Job is already completed"
 
     async def test_unknown_job(self, stack: Stack, tenant: Tenant) -> None:
-        await expect_status(stack.queue.Complete(pb.CompleteRequest(
-            job_id="no-such-job", worker_id="w1", lease_id="L"), metadata=tenant.md),
-            grpc.StatusCode.NOT_FOUND)
+        await expect_status(
+            stack.queue.Complete(
+                pb.CompleteRequest(job_id="no-such-job", worker_id="w1", lease_id="L"),
+                metadata=tenant.md,
+            ),
+            grpc.StatusCode.NOT_FOUND,
+        )
 
     async def test_other_tenant_cannot_settle(self, stack: Stack, tenant: Tenant) -> None:
         q = queue_name()
         await enqueue(stack, tenant, q)
         job = await dequeue_one(stack, tenant, q)
-        r = await stack.http.post("/api/v1/organizations", json={
-            "name": "Other org", "slug": f"other-{secrets.token_hex(4)}"})
+        r = await stack.http.post(
+            "/api/v1/organizations",
+            json={"name": "Other org", "slug": f"other-{secrets.token_hex(4)}"},
+        )
         other_md = (("x-api-key", r.json()["api_key"]["key"]),)
-        await expect_status(stack.queue.Complete(pb.CompleteRequest(
-            job_id=job.id, worker_id="w1", lease_id=job.lease_id), metadata=other_md),
-            grpc.StatusCode.NOT_FOUND)
+        await expect_status(
+            stack.queue.Complete(
+                pb.CompleteRequest(job_id=job.id, worker_id="w1", lease_id=job.lease_id),
+                metadata=other_md,
+            ),
+            grpc.StatusCode.NOT_FOUND,
+        )
         resp = await stack.queue.GetJob(pb.GetJobRequest(job_id=job.id), metadata=other_md)
         assert not resp.HasField("job")
 
@@ -502,7 +585,8 @@ class TestStreamJobs:
         q = queue_name()
         call = stack.queue.StreamJobs(
             pb.StreamJobsRequest(queue_name=q, worker_id="streamer", lease_duration_secs=30),
-            metadata=tenant.md)
+            metadata=tenant.md,
+        )
         reader = asyncio.create_task(call.read())
         await asyncio.sleep(0.5)  # the stream is now long-polling an empty queue
         assert not reader.done()
@@ -514,20 +598,21 @@ class TestStreamJobs:
         assert job.status == pb.JOB_STATUS_PROCESSING and job.lease_id
         # Pushed on the enqueue's notification, not found by a 1 s poll.
         assert latency < 1.0, f"job took {latency:.2f}s to arrive"
-        done = await stack.queue.Complete(pb.CompleteRequest(
-            job_id=job.id, worker_id="streamer", lease_id=job.lease_id), metadata=tenant.md)
+        done = await stack.queue.Complete(
+            pb.CompleteRequest(job_id=job.id, worker_id="streamer", lease_id=job.lease_id),
+            metadata=tenant.md,
+        )
         assert done.success
         # Jobs keep coming on the same stream.
         second = await enqueue(stack, tenant, q)
         assert (await asyncio.wait_for(call.read(), 10)).id == second
         call.cancel()
 
-    async def test_cancelled_stream_claims_nothing_more(
-        self, stack: Stack, tenant: Tenant
-    ) -> None:
+    async def test_cancelled_stream_claims_nothing_more(self, stack: Stack, tenant: Tenant) -> None:
         q = queue_name()
-        call = stack.queue.StreamJobs(pb.StreamJobsRequest(queue_name=q, worker_id="gone"),
-                                      metadata=tenant.md)
+        call = stack.queue.StreamJobs(
+            pb.StreamJobsRequest(queue_name=q, worker_id="gone"), metadata=tenant.md
+        )
         reader = asyncio.create_task(call.read())
         await asyncio.sleep(0.5)
         call.cancel()
@@ -539,8 +624,9 @@ class TestStreamJobs:
         assert (await get_job(stack, tenant, job_id)).status == pb.JOB_STATUS_PENDING
 
     async def test_bad_request_fails_up_front(self, stack: Stack, tenant: Tenant) -> None:
-        call = stack.queue.StreamJobs(pb.StreamJobsRequest(queue_name="bad name", worker_id="w"),
-                                      metadata=tenant.md)
+        call = stack.queue.StreamJobs(
+            pb.StreamJobsRequest(queue_name="bad name", worker_id="w"), metadata=tenant.md
+        )
         with pytest.raises(grpc.aio.AioRpcError) as exc:
             await call.read()
         assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -566,34 +652,46 @@ class TestProcessJobs:
             requests.put_nowait(pb.ProcessRequest(**kwargs))
             return await asyncio.wait_for(call.read(), 10)
 
-        got = await ask(dequeue=pb.DequeueRequest(queue_name=q, worker_id="pw",
-                                                  lease_duration_secs=30))
+        got = await ask(
+            dequeue=pb.DequeueRequest(queue_name=q, worker_id="pw", lease_duration_secs=30)
+        )
         assert got.job.id == first and got.job.lease_id
         lease = got.job.lease_id
-        renewed = await ask(renew_lease=pb.RenewLeaseRequest(
-            job_id=first, worker_id="pw", lease_id=lease, extension_secs=60))
+        renewed = await ask(
+            renew_lease=pb.RenewLeaseRequest(
+                job_id=first, worker_id="pw", lease_id=lease, extension_secs=60
+            )
+        )
         assert renewed.renew_lease.success and renewed.renew_lease.HasField("new_expires_at")
-        done = await ask(complete=pb.CompleteRequest(job_id=first, worker_id="pw",
-                                                     lease_id=lease, result=struct({"r": 2})))
+        done = await ask(
+            complete=pb.CompleteRequest(
+                job_id=first, worker_id="pw", lease_id=lease, result=struct({"r": 2})
+            )
+        )
         assert done.complete.success
         # Errors come back in-band and the stream lives on.
-        again = await ask(complete=pb.CompleteRequest(job_id=first, worker_id="pw",
-                                                      lease_id=lease))
+        again = await ask(complete=pb.CompleteRequest(job_id=first, worker_id="pw", lease_id=lease))
         assert again.error.code == "FAILED_PRECONDITION"
         assert again.error.message == "Job is already completed"
         stale = await ask(fail=pb.FailRequest(job_id=first, worker_id="pw", error="x"))
         assert (stale.error.code, stale.error.message) == (
-            "INVALID_ARGUMENT", "lease_id is required for job settlement")
+            "INVALID_ARGUMENT",
+            "lease_id is required for job settlement",
+        )
         empty = await ask(dequeue=pb.DequeueRequest(queue_name=q, worker_id="pw"))
         assert (empty.error.code, empty.error.message) == ("NO_JOBS", "No jobs available")
 
         # A dequeue long-polling an empty queue does not hold up a settlement...
         second = await enqueue(stack, tenant, q)
         got2 = await ask(dequeue=pb.DequeueRequest(queue_name=q, worker_id="pw"))
-        requests.put_nowait(pb.ProcessRequest(dequeue=pb.DequeueRequest(queue_name=q,
-                                                                         worker_id="pw")))
-        failed = await ask(fail=pb.FailRequest(job_id=second, worker_id="pw", error="nope",
-                                               lease_id=got2.job.lease_id, retry=False))
+        requests.put_nowait(
+            pb.ProcessRequest(dequeue=pb.DequeueRequest(queue_name=q, worker_id="pw"))
+        )
+        failed = await ask(
+            fail=pb.FailRequest(
+                job_id=second, worker_id="pw", error="nope", lease_id=got2.job.lease_id, retry=False
+            )
+        )
         assert failed.fail.success and not failed.fail.will_retry
         # ...and is answered as soon as a job arrives.
         third = await enqueue(stack, tenant, q)
@@ -609,8 +707,18 @@ class TestProcessJobs:
         q = queue_name()
         await enqueue(stack, tenant, q)
         job = await dequeue_one(stack, tenant, q)
-        call = stack.queue.ProcessJobs(iter([pb.ProcessRequest(complete=pb.CompleteRequest(
-            job_id=job.id, worker_id="w1", lease_id="superseded"))]), metadata=tenant.md)
+        call = stack.queue.ProcessJobs(
+            iter(
+                [
+                    pb.ProcessRequest(
+                        complete=pb.CompleteRequest(
+                            job_id=job.id, worker_id="w1", lease_id="superseded"
+                        )
+                    )
+                ]
+            ),
+            metadata=tenant.md,
+        )
         responses = [r async for r in call]
         assert len(responses) == 1
         assert responses[0].error.code == "LEASE_EXPIRED"
@@ -627,55 +735,88 @@ class TestProcessJobs:
 class TestWorkers:
     async def test_register_heartbeat_deregister(self, stack: Stack, tenant: Tenant) -> None:
         worker_id = f"stable-{secrets.token_hex(4)}"
-        reg = await stack.workers.Register(pb.RegisterWorkerRequest(
-            queue_name=queue_name(), hostname="host-1", worker_type="python",
-            max_concurrency=0, version="1.6.0", metadata={"zone": "a"}, worker_id=worker_id),
-            metadata=tenant.md)
+        reg = await stack.workers.Register(
+            pb.RegisterWorkerRequest(
+                queue_name=queue_name(),
+                hostname="host-1",
+                worker_type="python",
+                max_concurrency=0,
+                version="1.6.0",
+                metadata={"zone": "a"},
+                worker_id=worker_id,
+            ),
+            metadata=tenant.md,
+        )
         assert reg.worker_id == worker_id
         assert reg.lease_duration_secs == 300
         assert reg.heartbeat_interval_secs > 0
         # Re-registering a stable id updates that worker instead of adding one.
-        again = await stack.workers.Register(pb.RegisterWorkerRequest(
-            queue_name="q", hostname="host-1", worker_type="python", version="1.6.0",
-            metadata={"zone": "b"}, worker_id=worker_id), metadata=tenant.md)
+        again = await stack.workers.Register(
+            pb.RegisterWorkerRequest(
+                queue_name="q",
+                hostname="host-1",
+                worker_type="python",
+                version="1.6.0",
+                metadata={"zone": "b"},
+                worker_id=worker_id,
+            ),
+            metadata=tenant.md,
+        )
         assert again.worker_id == worker_id
-        beat = await stack.workers.Heartbeat(pb.HeartbeatRequest(
-            worker_id=worker_id, current_jobs=2, status="healthy"), metadata=tenant.md)
+        beat = await stack.workers.Heartbeat(
+            pb.HeartbeatRequest(worker_id=worker_id, current_jobs=2, status="healthy"),
+            metadata=tenant.md,
+        )
         assert beat.acknowledged and not beat.should_drain
-        r = await stack.http.get(f"/api/v1/workers/{worker_id}",
-                                 headers={"Authorization": f"Bearer {tenant.key}"})
+        r = await stack.http.get(
+            f"/api/v1/workers/{worker_id}", headers={"Authorization": f"Bearer {tenant.key}"}
+        )
         assert r.status_code == 200, r.text
         body = r.json()
         assert (body["max_concurrent_jobs"], body["current_job_count"]) == (5, 2)
         assert body["metadata"] == {"zone": "b"}
         assert (body["worker_type"], body["version"], body["hostname"]) == (
-            "python", "1.6.0", "host-1")
-        gone = await stack.workers.Deregister(pb.DeregisterRequest(worker_id=worker_id),
-                                              metadata=tenant.md)
+            "python",
+            "1.6.0",
+            "host-1",
+        )
+        gone = await stack.workers.Deregister(
+            pb.DeregisterRequest(worker_id=worker_id), metadata=tenant.md
+        )
         assert gone.success
         # A deregistered worker that still beats is told to drain.
-        late = await stack.workers.Heartbeat(pb.HeartbeatRequest(
-            worker_id=worker_id, status="healthy"), metadata=tenant.md)
+        late = await stack.workers.Heartbeat(
+            pb.HeartbeatRequest(worker_id=worker_id, status="healthy"), metadata=tenant.md
+        )
         assert late.acknowledged and late.should_drain
 
     async def test_server_minted_id(self, stack: Stack, tenant: Tenant) -> None:
-        reg = await stack.workers.Register(pb.RegisterWorkerRequest(
-            queue_name="q", hostname="h", max_concurrency=500), metadata=tenant.md)
+        reg = await stack.workers.Register(
+            pb.RegisterWorkerRequest(queue_name="q", hostname="h", max_concurrency=500),
+            metadata=tenant.md,
+        )
         assert reg.worker_id
-        r = await stack.http.get(f"/api/v1/workers/{reg.worker_id}",
-                                 headers={"Authorization": f"Bearer {tenant.key}"})
+        r = await stack.http.get(
+            f"/api/v1/workers/{reg.worker_id}", headers={"Authorization": f"Bearer {tenant.key}"}
+        )
         assert r.status_code == 200, r.text
         assert r.json()["max_concurrent_jobs"] == 100
 
     async def test_unknown_worker(self, stack: Stack, tenant: Tenant) -> None:
-        beat = await stack.workers.Heartbeat(pb.HeartbeatRequest(worker_id="nobody"),
-                                             metadata=tenant.md)
+        beat = await stack.workers.Heartbeat(
+            pb.HeartbeatRequest(worker_id="nobody"), metadata=tenant.md
+        )
         assert not beat.acknowledged
-        gone = await stack.workers.Deregister(pb.DeregisterRequest(worker_id="nobody"),
-                                              metadata=tenant.md)
+        gone = await stack.workers.Deregister(
+            pb.DeregisterRequest(worker_id="nobody"), metadata=tenant.md
+        )
         assert not gone.success
 
     async def test_bad_worker_id(self, stack: Stack, tenant: Tenant) -> None:
-        await expect_status(stack.workers.Register(pb.RegisterWorkerRequest(
-            queue_name="q", hostname="h", worker_id="has space"), metadata=tenant.md),
-            grpc.StatusCode.INVALID_ARGUMENT)
+        await expect_status(
+            stack.workers.Register(
+                pb.RegisterWorkerRequest(queue_name="q", hostname="h", worker_id="has space"),
+                metadata=tenant.md,
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        )

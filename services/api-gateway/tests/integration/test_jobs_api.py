@@ -17,21 +17,51 @@ pytest_plugins = ["core_stack"]
 OVER_LIMIT = 70_000
 
 JOB_FIELDS = {
-    "id", "organization_id", "queue_name", "status", "payload", "result", "retry_count",
-    "max_retries", "last_error", "created_at", "scheduled_at", "started_at", "completed_at",
-    "expires_at", "priority", "tags", "timeout_seconds", "parent_job_id", "completion_webhook",
-    "assigned_worker_id", "lease_id", "lease_expires_at", "idempotency_key", "updated_at",
-    "workflow_id", "dependency_mode", "dependencies_met",
+    "id",
+    "organization_id",
+    "queue_name",
+    "status",
+    "payload",
+    "result",
+    "retry_count",
+    "max_retries",
+    "last_error",
+    "created_at",
+    "scheduled_at",
+    "started_at",
+    "completed_at",
+    "expires_at",
+    "priority",
+    "tags",
+    "timeout_seconds",
+    "parent_job_id",
+    "completion_webhook",
+    "assigned_worker_id",
+    "lease_id",
+    "lease_expires_at",
+    "idempotency_key",
+    "updated_at",
+    "workflow_id",
+    "dependency_mode",
+    "dependencies_met",
 }
 
 
 class TestCreate:
     async def test_create_then_get(self, api: Api) -> None:
-        r = await api.client.post("/jobs", json={
-            "queue_name": "emails", "payload": {"to": "a@b.c", "job_type": "welcome"},
-            "priority": 5, "max_retries": 2, "timeout_seconds": 60, "tags": {"vip": True},
-            "completion_webhook": "https://hooks.example.com/done",
-            "completion_webhook_secret": "s3cret"})
+        r = await api.client.post(
+            "/jobs",
+            json={
+                "queue_name": "emails",
+                "payload": {"to": "a@b.c", "job_type": "welcome"},
+                "priority": 5,
+                "max_retries": 2,
+                "timeout_seconds": 60,
+                "tags": {"vip": True},
+                "completion_webhook": "https://hooks.example.com/done",
+                "completion_webhook_secret": "s3cret",
+            },
+        )
         assert r.status_code == 201, r.text
         body = r.json()
         assert body["created"] is True and set(body) == {"id", "created"}
@@ -53,10 +83,12 @@ class TestCreate:
         assert job["status"] == "scheduled" and job["scheduled_at"].startswith(later[:16])
 
     async def test_idempotency_key_returns_existing_job(self, api: Api) -> None:
-        first = await api.client.post("/jobs", json={"queue_name": "q", "payload": {"n": 1},
-                                                     "idempotency_key": "k1"})
-        again = await api.client.post("/jobs", json={"queue_name": "q", "payload": {"n": 2},
-                                                     "idempotency_key": "k1"})
+        first = await api.client.post(
+            "/jobs", json={"queue_name": "q", "payload": {"n": 1}, "idempotency_key": "k1"}
+        )
+        again = await api.client.post(
+            "/jobs", json={"queue_name": "q", "payload": {"n": 2}, "idempotency_key": "k1"}
+        )
         assert first.status_code == 201 and again.status_code == 200
         assert again.json() == {"id": first.json()["id"], "created": False}
         assert await api.count() == 1
@@ -80,45 +112,85 @@ BAD_CREATE: list[tuple[str, Any, int, str]] = [
     ("unknown field", {"queue_name": "q", "payload": {}, "queue": "q"}, 400, "VALIDATION_ERROR"),
     ("missing payload", {"queue_name": "q"}, 400, "VALIDATION_ERROR"),
     ("missing queue", {"payload": {}}, 400, "VALIDATION_ERROR"),
-    ("priority type", {"queue_name": "q", "payload": {}, "priority": "high"}, 400,
-     "VALIDATION_ERROR"),
-    ("priority high", {"queue_name": "q", "payload": {}, "priority": 101}, 400,
-     "VALIDATION_ERROR"),
-    ("priority low", {"queue_name": "q", "payload": {}, "priority": -101}, 400,
-     "VALIDATION_ERROR"),
-    ("retries high", {"queue_name": "q", "payload": {}, "max_retries": 101}, 400,
-     "VALIDATION_ERROR"),
-    ("retries negative", {"queue_name": "q", "payload": {}, "max_retries": -1}, 400,
-     "VALIDATION_ERROR"),
-    ("timeout zero", {"queue_name": "q", "payload": {}, "timeout_seconds": 0}, 400,
-     "VALIDATION_ERROR"),
+    (
+        "priority type",
+        {"queue_name": "q", "payload": {}, "priority": "high"},
+        400,
+        "VALIDATION_ERROR",
+    ),
+    ("priority high", {"queue_name": "q", "payload": {}, "priority": 101}, 400, "VALIDATION_ERROR"),
+    ("priority low", {"queue_name": "q", "payload": {}, "priority": -101}, 400, "VALIDATION_ERROR"),
+    (
+        "retries high",
+        {"queue_name": "q", "payload": {}, "max_retries": 101},
+        400,
+        "VALIDATION_ERROR",
+    ),
+    (
+        "retries negative",
+        {"queue_name": "q", "payload": {}, "max_retries": -1},
+        400,
+        "VALIDATION_ERROR",
+    ),
+    (
+        "timeout zero",
+        {"queue_name": "q", "payload": {}, "timeout_seconds": 0},
+        400,
+        "VALIDATION_ERROR",
+    ),
     ("bad queue name", {"queue_name": ".hidden", "payload": {}}, 400, "VALIDATION_ERROR"),
     ("traversal queue", {"queue_name": "../etc", "payload": {}}, 400, "VALIDATION_ERROR"),
     ("long queue", {"queue_name": "q" * 101, "payload": {}}, 400, "VALIDATION_ERROR"),
-    ("tags string", {"queue_name": "q", "payload": {}, "tags": "urgent"}, 400,
-     "VALIDATION_ERROR"),
-    ("tags too big", {"queue_name": "q", "payload": {}, "tags": ["x" * 70_000]}, 400,
-     "VALIDATION_ERROR"),
-    ("webhook scheme", {"queue_name": "q", "payload": {}, "completion_webhook": "ftp://h/x"},
-     400, "VALIDATION_ERROR"),
-    ("idempotency long", {"queue_name": "q", "payload": {}, "idempotency_key": "k" * 256}, 400,
-     "VALIDATION_ERROR"),
-    ("bad timestamp", {"queue_name": "q", "payload": {}, "scheduled_at": "soon"}, 400,
-     "VALIDATION_ERROR"),
-    ("huge number", b'{"queue_name": "q", "payload": {"n": 123456789012345678901234567890}}',
-     400, "VALIDATION_ERROR"),
-    ("payload too large", {"queue_name": "q", "payload": {"f": "x" * OVER_LIMIT}}, 413,
-     "PAYLOAD_TOO_LARGE"),
+    ("tags string", {"queue_name": "q", "payload": {}, "tags": "urgent"}, 400, "VALIDATION_ERROR"),
+    (
+        "tags too big",
+        {"queue_name": "q", "payload": {}, "tags": ["x" * 70_000]},
+        400,
+        "VALIDATION_ERROR",
+    ),
+    (
+        "webhook scheme",
+        {"queue_name": "q", "payload": {}, "completion_webhook": "ftp://h/x"},
+        400,
+        "VALIDATION_ERROR",
+    ),
+    (
+        "idempotency long",
+        {"queue_name": "q", "payload": {}, "idempotency_key": "k" * 256},
+        400,
+        "VALIDATION_ERROR",
+    ),
+    (
+        "bad timestamp",
+        {"queue_name": "q", "payload": {}, "scheduled_at": "soon"},
+        400,
+        "VALIDATION_ERROR",
+    ),
+    (
+        "huge number",
+        b'{"queue_name": "q", "payload": {"n": 123456789012345678901234567890}}',
+        400,
+        "VALIDATION_ERROR",
+    ),
+    (
+        "payload too large",
+        {"queue_name": "q", "payload": {"f": "x" * OVER_LIMIT}},
+        413,
+        "PAYLOAD_TOO_LARGE",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "body", "status", "code"), BAD_CREATE,
-                         ids=[c[0] for c in BAD_CREATE])
-async def test_bad_create_writes_nothing(api: Api, case: str, body: Any, status: int,
-                                         code: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "body", "status", "code"), BAD_CREATE, ids=[c[0] for c in BAD_CREATE]
+)
+async def test_bad_create_writes_nothing(
+    api: Api, case: str, body: Any, status: int, code: str
+) -> None:
     if isinstance(body, bytes):
-        r = await api.client.post("/jobs", content=body,
-                                  headers={"content-type": "application/json"})
+        r = await api.client.post(
+            "/jobs", content=body, headers={"content-type": "application/json"}
+        )
     else:
         r = await api.client.post("/jobs", json=body)
     assert r.status_code == status, r.text
@@ -129,8 +201,9 @@ async def test_bad_create_writes_nothing(api: Api, case: str, body: Any, status:
 async def test_scope_refuses_other_queue(api: Api) -> None:
     """real_auth_later: same with a scoped API key."""
     async with api.scoped("allowed") as scoped:
-        assert (await scoped.post("/jobs", json={"queue_name": "allowed", "payload": {}})) \
-            .status_code == 201
+        assert (
+            await scoped.post("/jobs", json={"queue_name": "allowed", "payload": {}})
+        ).status_code == 201
         r = await scoped.post("/jobs", json={"queue_name": "other", "payload": {}})
         assert r.status_code == 403 and r.json()["code"] == "ACCESS_DENIED"
         assert "other" in r.json()["message"]
@@ -158,9 +231,21 @@ class TestList:
         rows = r.json()
         assert [row["id"] for row in rows] == [b, a]  # newest first
         row = rows[1]
-        assert set(row) == {"id", "queue_name", "status", "priority", "retry_count", "attempt",
-                            "max_retries", "job_type", "last_error", "created_at",
-                            "scheduled_at", "started_at", "completed_at"}
+        assert set(row) == {
+            "id",
+            "queue_name",
+            "status",
+            "priority",
+            "retry_count",
+            "attempt",
+            "max_retries",
+            "job_type",
+            "last_error",
+            "created_at",
+            "scheduled_at",
+            "started_at",
+            "completed_at",
+        }
         assert row["job_type"] == "email" and row["retry_count"] == row["attempt"] == 0
 
         async def ids(**params: Any) -> list[str]:
@@ -189,8 +274,15 @@ class TestList:
         rest = await api.client.get("/jobs", params={"limit": 2, "offset": 2})
         assert len(rest.json()) == 1 and rest.headers["x-has-more"] == "false"
 
-    @pytest.mark.parametrize("params", [{"limit": "many"}, {"created_after": "yesterday"},
-                                        {"queue_name": "../x"}, {"offset": "x"}])
+    @pytest.mark.parametrize(
+        "params",
+        [
+            {"limit": "many"},
+            {"created_after": "yesterday"},
+            {"queue_name": "../x"},
+            {"offset": "x"},
+        ],
+    )
     async def test_bad_query(self, api: Api, params: dict[str, str]) -> None:
         for path in ("/jobs", "/jobs/dlq"):
             r = await api.client.get(path, params=params)
@@ -207,8 +299,16 @@ class TestStatsAndBatchStatus:
         await api.enqueue("a")
         await api.enqueue("b")
         stats = (await api.client.get("/jobs/stats")).json()
-        assert stats == {"pending": 2, "scheduled": 0, "processing": 0, "completed": 0,
-                         "failed": 0, "deadletter": 0, "cancelled": 0, "total": 2}
+        assert stats == {
+            "pending": 2,
+            "scheduled": 0,
+            "processing": 0,
+            "completed": 0,
+            "failed": 0,
+            "deadletter": 0,
+            "cancelled": 0,
+            "total": 2,
+        }
         only_a = (await api.client.get("/jobs/stats", params={"queue": "a"})).json()
         assert only_a["total"] == 1
 
@@ -217,8 +317,14 @@ class TestStatsAndBatchStatus:
         r = await api.client.get("/jobs/status", params={"ids": f"{a},missing,{b}"})
         rows = {row["id"]: row for row in r.json()}
         assert set(rows) == {a, b}
-        assert set(rows[a]) == {"id", "status", "queue_name", "retry_count", "created_at",
-                                "completed_at"}
+        assert set(rows[a]) == {
+            "id",
+            "status",
+            "queue_name",
+            "retry_count",
+            "created_at",
+            "completed_at",
+        }
         assert (await api.client.get("/jobs/status", params={"ids": ""})).json() == []
 
     async def test_batch_status_over_100(self, api: Api) -> None:
@@ -237,8 +343,11 @@ class TestOperatorActions:
         assert again.status_code == 409 and again.json()["code"] == "CONFLICT"
 
     async def test_unknown_job(self, api: Api) -> None:
-        for method, path in (("GET", "/jobs/nope"), ("DELETE", "/jobs/nope"),
-                             ("POST", "/jobs/nope/retry")):
+        for method, path in (
+            ("GET", "/jobs/nope"),
+            ("DELETE", "/jobs/nope"),
+            ("POST", "/jobs/nope/retry"),
+        ):
             r = await api.client.request(method, path)
             assert r.status_code == 404 and r.json()["code"] == "NOT_FOUND", (method, r.text)
 
@@ -267,65 +376,99 @@ class TestOperatorActions:
     async def test_history(self, api: Api) -> None:
         job_id = await api.enqueue()
         [job] = await api.claim()
-        await api.client.post(f"/jobs/{job_id}/complete",
-                              json={"worker_id": "w1", "lease_id": job["lease_id"]})
+        await api.client.post(
+            f"/jobs/{job_id}/complete", json={"worker_id": "w1", "lease_id": job["lease_id"]}
+        )
         r = await api.client.get(f"/jobs/{job_id}/history")
         assert r.status_code == 200 and r.headers["x-has-more"] in ("true", "false")
         events = r.json()
-        assert events and set(events[0]) == {"id", "job_id", "event_type", "worker_id",
-                                             "details", "created_at"}
+        assert events and set(events[0]) == {
+            "id",
+            "job_id",
+            "event_type",
+            "worker_id",
+            "details",
+            "created_at",
+        }
         kinds = [e["event_type"] for e in events]
         assert kinds[-1] == "completed"
-        newest = (await api.client.get(f"/jobs/{job_id}/history",
-                                        params={"order_dir": "desc", "limit": 1})).json()
+        newest = (
+            await api.client.get(
+                f"/jobs/{job_id}/history", params={"order_dir": "desc", "limit": 1}
+            )
+        ).json()
         assert [e["event_type"] for e in newest] == ["completed"]
 
 
 class TestBulk:
     async def test_bulk_sdk_body(self, api: Api) -> None:
-        r = await api.client.post("/jobs/bulk", json={
-            "queue_name": "q", "default_priority": 3,
-            "jobs": [{"payload": {"n": 1}}, {"payload": {"n": 2}, "idempotency_key": "b2"},
-                     {"payload": {"n": 3}, "priority": -5}]})
+        r = await api.client.post(
+            "/jobs/bulk",
+            json={
+                "queue_name": "q",
+                "default_priority": 3,
+                "jobs": [
+                    {"payload": {"n": 1}},
+                    {"payload": {"n": 2}, "idempotency_key": "b2"},
+                    {"payload": {"n": 3}, "priority": -5},
+                ],
+            },
+        )
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["total"] == 3 and body["success_count"] == 3 and body["failure_count"] == 0
         assert [s["index"] for s in body["succeeded"]] == [0, 1, 2]
         assert all(s["created"] for s in body["succeeded"]) and body["failed"] == []
-        priorities = {(await api.client.get(f"/jobs/{s['job_id']}")).json()["priority"]
-                      for s in body["succeeded"]}
+        priorities = {
+            (await api.client.get(f"/jobs/{s['job_id']}")).json()["priority"]
+            for s in body["succeeded"]
+        }
         assert priorities == {3, -5}
 
-        again = await api.client.post("/jobs/bulk", json={
-            "queue_name": "q", "jobs": [{"payload": {}, "idempotency_key": "b2"}]})
+        again = await api.client.post(
+            "/jobs/bulk",
+            json={"queue_name": "q", "jobs": [{"payload": {}, "idempotency_key": "b2"}]},
+        )
         assert again.json()["succeeded"][0]["created"] is False
         assert await api.count() == 3
 
     async def test_in_batch_duplicates_collapse_to_the_first(self, api: Api) -> None:
-        r = await api.client.post("/jobs/bulk", json={"queue_name": "q", "jobs": [
-            {"payload": 1, "idempotency_key": "same"}, {"payload": 2, "idempotency_key": "same"}]})
+        r = await api.client.post(
+            "/jobs/bulk",
+            json={
+                "queue_name": "q",
+                "jobs": [
+                    {"payload": 1, "idempotency_key": "same"},
+                    {"payload": 2, "idempotency_key": "same"},
+                ],
+            },
+        )
         first, second = r.json()["succeeded"]
         assert first["created"] is True and second["created"] is False
         assert first["job_id"] == second["job_id"]
         assert await api.count() == 1
 
     async def test_hundred_jobs(self, api: Api) -> None:
-        r = await api.client.post("/jobs/bulk", json={
-            "queue_name": "q", "jobs": [{"payload": {"i": i}} for i in range(100)]})
+        r = await api.client.post(
+            "/jobs/bulk",
+            json={"queue_name": "q", "jobs": [{"payload": {"i": i}} for i in range(100)]},
+        )
         assert r.json()["success_count"] == 100
         assert await api.count() == 100
 
-    @pytest.mark.parametrize(("body", "status"), [
-        ({"queue_name": "q", "jobs": [{"payload": i} for i in range(101)]}, 400),
-        ({"queue_name": "q", "jobs": []}, 400),
-        ({"queue_name": "q", "jobs": [{"payload": 1}, {"payload": 2, "priority": 101}]}, 400),
-        ({"queue_name": "q", "jobs": [{"payload": 1, "colour": "red"}]}, 400),
-        ({"queue_name": "-q", "jobs": [{"payload": 1}]}, 400),
-        ({"queue_name": "q", "jobs": [{"payload": 1}], "default_max_retries": 101}, 400),
-        ({"queue_name": "q", "jobs": [{"payload": 1},
-                                      {"payload": "x" * OVER_LIMIT}]}, 413),
-        (b'{"queue_name": "q", "jobs": [', 400),
-    ])
+    @pytest.mark.parametrize(
+        ("body", "status"),
+        [
+            ({"queue_name": "q", "jobs": [{"payload": i} for i in range(101)]}, 400),
+            ({"queue_name": "q", "jobs": []}, 400),
+            ({"queue_name": "q", "jobs": [{"payload": 1}, {"payload": 2, "priority": 101}]}, 400),
+            ({"queue_name": "q", "jobs": [{"payload": 1, "colour": "red"}]}, 400),
+            ({"queue_name": "-q", "jobs": [{"payload": 1}]}, 400),
+            ({"queue_name": "q", "jobs": [{"payload": 1}], "default_max_retries": 101}, 400),
+            ({"queue_name": "q", "jobs": [{"payload": 1}, {"payload": "x" * OVER_LIMIT}]}, 413),
+            (b'{"queue_name": "q", "jobs": [', 400),
+        ],
+    )
     async def test_bad_bulk_writes_nothing(self, api: Api, body: Any, status: int) -> None:
         if isinstance(body, bytes):
             r = await api.client.post("/jobs/bulk", content=body)
@@ -336,15 +479,20 @@ class TestBulk:
 
     async def test_bulk_scope(self, api: Api) -> None:
         async with api.scoped("mine") as scoped:
-            r = await scoped.post("/jobs/bulk", json={"queue_name": "theirs",
-                                                      "jobs": [{"payload": 1}]})
+            r = await scoped.post(
+                "/jobs/bulk", json={"queue_name": "theirs", "jobs": [{"payload": 1}]}
+            )
         assert r.status_code == 403
         assert await api.count() == 0
 
 
 async def test_concurrent_creates(api: Api) -> None:
     """Many enqueues in flight at once all land (one gRPC channel, many streams)."""
-    results = await asyncio.gather(*(api.client.post("/jobs", json={
-        "queue_name": "q", "payload": {"i": i}}) for i in range(50)))
+    results = await asyncio.gather(
+        *(
+            api.client.post("/jobs", json={"queue_name": "q", "payload": {"i": i}})
+            for i in range(50)
+        )
+    )
     assert {r.status_code for r in results} == {201}
     assert await api.count() == 50

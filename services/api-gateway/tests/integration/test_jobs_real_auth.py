@@ -28,14 +28,23 @@ async def authed(queue_core: Core) -> AsyncIterator[httpx.AsyncClient]:
     """The gateway with its real ``require_principal``, in front of a real queue-core."""
     from core_stack import INTERNAL_TOKEN
 
-    settings = GatewaySettings(**{  # type: ignore[arg-type]
-        "DATABASE_URL": queue_core.dsn, "QUEUE_CORE_ADDR": queue_core.addr, "GRPC_PORT": 0,
-        "SPOOLED_INTERNAL_TOKEN": INTERNAL_TOKEN,
-        "DATABASE_MIN_CONNECTIONS": 1, "DATABASE_MAX_CONNECTIONS": 3,
-    })
+    settings = GatewaySettings(
+        **{  # type: ignore[arg-type]
+            "DATABASE_URL": queue_core.dsn,
+            "QUEUE_CORE_ADDR": queue_core.addr,
+            "GRPC_PORT": 0,
+            "SPOOLED_INTERNAL_TOKEN": INTERNAL_TOKEN,
+            "DATABASE_MIN_CONNECTIONS": 1,
+            "DATABASE_MAX_CONNECTIONS": 3,
+        }
+    )
     app = create_app(settings)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://gateway/api/v1") as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway/api/v1"
+        ) as client,
+    ):
         yield client
 
 
@@ -46,17 +55,24 @@ async def new_org(client: httpx.AsyncClient) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['api_key']['key']}"}
 
 
-async def scoped_key(client: httpx.AsyncClient, admin: dict[str, str],
-                     *queues: str) -> dict[str, str]:
-    r = await client.post("/api-keys", headers=admin,
-                          json={"name": "scoped", "queues": list(queues)})
+async def scoped_key(
+    client: httpx.AsyncClient, admin: dict[str, str], *queues: str
+) -> dict[str, str]:
+    r = await client.post(
+        "/api-keys", headers=admin, json={"name": "scoped", "queues": list(queues)}
+    )
     assert r.status_code == 201, r.text
     return {"Authorization": f"Bearer {r.json()['key']}"}
 
 
 async def test_requires_credentials(authed: httpx.AsyncClient) -> None:
-    for method, path in (("POST", "/jobs"), ("GET", "/jobs"), ("GET", "/jobs/dlq"),
-                         ("GET", "/queues"), ("POST", "/workers/register")):
+    for method, path in (
+        ("POST", "/jobs"),
+        ("GET", "/jobs"),
+        ("GET", "/jobs/dlq"),
+        ("GET", "/queues"),
+        ("POST", "/workers/register"),
+    ):
         r = await authed.request(method, path, json={} if method == "POST" else None)
         assert r.status_code == 401, (method, path, r.text)
         assert r.json()["code"] == "UNAUTHORIZED"
@@ -67,8 +83,9 @@ async def test_requires_credentials(authed: httpx.AsyncClient) -> None:
 async def test_scoped_key(authed: httpx.AsyncClient) -> None:
     admin = await new_org(authed)
     mine = await scoped_key(authed, admin, "mine")
-    theirs_job = (await authed.post("/jobs", headers=admin, json={
-        "queue_name": "theirs", "payload": {}})).json()["id"]
+    theirs_job = (
+        await authed.post("/jobs", headers=admin, json={"queue_name": "theirs", "payload": {}})
+    ).json()["id"]
 
     r = await authed.post("/jobs", headers=mine, json={"queue_name": "mine", "payload": {}})
     assert r.status_code == 201, r.text
@@ -101,13 +118,17 @@ async def test_scoped_key(authed: httpx.AsyncClient) -> None:
 
 async def test_other_org_cannot_see_or_touch(authed: httpx.AsyncClient) -> None:
     first, second = await new_org(authed), await new_org(authed)
-    job_id = (await authed.post("/jobs", headers=first, json={
-        "queue_name": "q", "payload": {"secret": True}})).json()["id"]
+    job_id = (
+        await authed.post(
+            "/jobs", headers=first, json={"queue_name": "q", "payload": {"secret": True}}
+        )
+    ).json()["id"]
     assert (await authed.get(f"/jobs/{job_id}", headers=second)).status_code == 404
     assert (await authed.post(f"/jobs/{job_id}/retry", headers=second)).status_code == 404
     assert (await authed.get("/jobs", headers=second)).json() == []
-    claimed = await authed.post("/jobs/claim", headers=second,
-                                json={"queue_name": "q", "worker_id": "w"})
+    claimed = await authed.post(
+        "/jobs/claim", headers=second, json={"queue_name": "q", "worker_id": "w"}
+    )
     assert claimed.json() == {"jobs": []}
     assert (await authed.get(f"/jobs/{job_id}", headers=first)).json()["status"] == "pending"
 
@@ -115,14 +136,22 @@ async def test_other_org_cannot_see_or_touch(authed: httpx.AsyncClient) -> None:
 async def test_worker_round_trip_with_a_real_key(authed: httpx.AsyncClient) -> None:
     key = await new_org(authed)
     wid = f"w-{uuid.uuid4().hex[:10]}"
-    r = await authed.post("/workers/register", headers=key,
-                          json={"queue_name": "q", "hostname": "h", "worker_id": wid})
+    r = await authed.post(
+        "/workers/register",
+        headers=key,
+        json={"queue_name": "q", "hostname": "h", "worker_id": wid},
+    )
     assert r.status_code == 201, r.text
-    job_id = (await authed.post("/jobs", headers=key, json={
-        "queue_name": "q", "payload": {"n": 1}})).json()["id"]
-    [job] = (await authed.post("/jobs/claim", headers=key, json={
-        "queue_name": "q", "worker_id": wid})).json()["jobs"]
-    r = await authed.post(f"/jobs/{job_id}/complete", headers=key, json={
-        "worker_id": wid, "lease_id": job["lease_id"], "result": {"ok": True}})
+    job_id = (
+        await authed.post("/jobs", headers=key, json={"queue_name": "q", "payload": {"n": 1}})
+    ).json()["id"]
+    [job] = (
+        await authed.post("/jobs/claim", headers=key, json={"queue_name": "q", "worker_id": wid})
+    ).json()["jobs"]
+    r = await authed.post(
+        f"/jobs/{job_id}/complete",
+        headers=key,
+        json={"worker_id": wid, "lease_id": job["lease_id"], "result": {"ok": True}},
+    )
     assert r.json() == {"success": True}
     assert (await authed.post(f"/workers/{wid}/deregister", headers=key)).status_code == 204

@@ -20,10 +20,16 @@ from spooled_gateway.settings import GatewaySettings
 from spooled_proto.spooled.internal.v1 import queue_core_pb2 as pb
 
 REPLIES: dict[str, Any] = {
-    "ListJobs": pb.JobList(), "GetJob": pb.Job(id="x"), "GetJobStats": pb.JobStats(),
-    "BatchStatus": pb.JobList(), "RetryDeadLetters": pb.RetryDeadLettersResponse(),
-    "PurgeDeadLetters": pb.PurgeDeadLettersResponse(), "CreateJobs": pb.CreateJobsResponse(),
-    "ClaimJobs": pb.JobList(), "RetryJob": pb.Job(), "GetJobHistory": pb.JobHistory(),
+    "ListJobs": pb.JobList(),
+    "GetJob": pb.Job(id="x"),
+    "GetJobStats": pb.JobStats(),
+    "BatchStatus": pb.JobList(),
+    "RetryDeadLetters": pb.RetryDeadLettersResponse(),
+    "PurgeDeadLetters": pb.PurgeDeadLettersResponse(),
+    "CreateJobs": pb.CreateJobsResponse(),
+    "ClaimJobs": pb.JobList(),
+    "RetryJob": pb.Job(),
+    "GetJobHistory": pb.JobHistory(),
 }
 
 
@@ -31,8 +37,9 @@ class RecordingCore:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
 
-    async def call(self, tenant: Any, method: str, request: Any,
-                   timeout: float | None = None) -> Any:
+    async def call(
+        self, tenant: Any, method: str, request: Any, timeout: float | None = None
+    ) -> Any:
         self.calls.append((method, request))
         return REPLIES[method]
 
@@ -43,25 +50,30 @@ async def routed() -> AsyncIterator[tuple[httpx.AsyncClient, RecordingCore]]:
     core = RecordingCore()
     app.state.core = core  # no lifespan: nothing here reaches Postgres
     app.dependency_overrides[require_principal] = lambda: Principal("org", "key", (), "api_key")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://gateway/api/v1") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway/api/v1"
+    ) as client:
         yield client, core
 
 
-@pytest.mark.parametrize(("method", "path", "body", "rpc"), [
-    ("GET", "/jobs/dlq", None, "ListJobs"),
-    ("POST", "/jobs/dlq/retry", {}, "RetryDeadLetters"),
-    ("POST", "/jobs/dlq/purge", {"confirm": True}, "PurgeDeadLetters"),
-    ("GET", "/jobs/stats", None, "GetJobStats"),
-    ("GET", "/jobs/status?ids=a", None, "BatchStatus"),
-    ("POST", "/jobs/bulk", {"queue_name": "q", "jobs": [{"payload": 1}]}, "CreateJobs"),
-    ("POST", "/jobs/claim", {"queue_name": "q", "worker_id": "w"}, "ClaimJobs"),
-    ("GET", "/jobs/some-id", None, "GetJob"),
-    ("POST", "/jobs/some-id/retry", None, "RetryJob"),
-    ("GET", "/jobs/some-id/history", None, "GetJobHistory"),
-])
-async def test_each_path_reaches_its_rpc(routed: tuple[httpx.AsyncClient, RecordingCore],
-                                         method: str, path: str, body: Any, rpc: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "body", "rpc"),
+    [
+        ("GET", "/jobs/dlq", None, "ListJobs"),
+        ("POST", "/jobs/dlq/retry", {}, "RetryDeadLetters"),
+        ("POST", "/jobs/dlq/purge", {"confirm": True}, "PurgeDeadLetters"),
+        ("GET", "/jobs/stats", None, "GetJobStats"),
+        ("GET", "/jobs/status?ids=a", None, "BatchStatus"),
+        ("POST", "/jobs/bulk", {"queue_name": "q", "jobs": [{"payload": 1}]}, "CreateJobs"),
+        ("POST", "/jobs/claim", {"queue_name": "q", "worker_id": "w"}, "ClaimJobs"),
+        ("GET", "/jobs/some-id", None, "GetJob"),
+        ("POST", "/jobs/some-id/retry", None, "RetryJob"),
+        ("GET", "/jobs/some-id/history", None, "GetJobHistory"),
+    ],
+)
+async def test_each_path_reaches_its_rpc(
+    routed: tuple[httpx.AsyncClient, RecordingCore], method: str, path: str, body: Any, rpc: str
+) -> None:
     client, core = routed
     r = await client.request(method, path, json=body)
     assert r.status_code == 200, r.text
@@ -69,7 +81,8 @@ async def test_each_path_reaches_its_rpc(routed: tuple[httpx.AsyncClient, Record
 
 
 async def test_dlq_list_asks_for_dead_letters_only(
-        routed: tuple[httpx.AsyncClient, RecordingCore]) -> None:
+    routed: tuple[httpx.AsyncClient, RecordingCore],
+) -> None:
     client, core = routed
     await client.get("/jobs/dlq", params={"queue": "q", "limit": 500})
     [(_, request)] = core.calls
@@ -78,7 +91,8 @@ async def test_dlq_list_asks_for_dead_letters_only(
 
 
 async def test_get_job_by_literal_looking_id(
-        routed: tuple[httpx.AsyncClient, RecordingCore]) -> None:
+    routed: tuple[httpx.AsyncClient, RecordingCore],
+) -> None:
     client, core = routed
     await client.get("/jobs/dlqx")
     assert core.calls[0][1].job_id == "dlqx"

@@ -18,24 +18,37 @@ OVER_LIMIT = 70_000
 async def test_claim_complete_round_trip(api: Api) -> None:
     job_id = await api.enqueue(payload={"to": "x"}, max_retries=4, timeout_seconds=90)
     [job] = await api.claim(worker="w1")
-    assert set(job) == {"id", "queue_name", "payload", "retry_count", "max_retries",
-                        "timeout_seconds", "lease_expires_at", "lease_id"}
+    assert set(job) == {
+        "id",
+        "queue_name",
+        "payload",
+        "retry_count",
+        "max_retries",
+        "timeout_seconds",
+        "lease_expires_at",
+        "lease_id",
+    }
     assert job["id"] == job_id and job["payload"] == {"to": "x"}
     assert (job["max_retries"], job["timeout_seconds"]) == (4, 90) and job["lease_id"]
 
-    beat = await api.client.post(f"/jobs/{job_id}/heartbeat", json={
-        "worker_id": "w1", "lease_duration_secs": 60, "lease_id": job["lease_id"]})
+    beat = await api.client.post(
+        f"/jobs/{job_id}/heartbeat",
+        json={"worker_id": "w1", "lease_duration_secs": 60, "lease_id": job["lease_id"]},
+    )
     assert beat.status_code == 200 and beat.json() == {"success": True}
 
-    done = await api.client.post(f"/jobs/{job_id}/complete", json={
-        "worker_id": "w1", "result": {"sent": True}, "lease_id": job["lease_id"]})
+    done = await api.client.post(
+        f"/jobs/{job_id}/complete",
+        json={"worker_id": "w1", "result": {"sent": True}, "lease_id": job["lease_id"]},
+    )
     assert done.status_code == 200 and done.json() == {"success": True}
     stored = (await api.client.get(f"/jobs/{job_id}")).json()
     assert stored["status"] == "completed" and stored["result"] == {"sent": True}
 
     # A replayed ack must not act twice; the SDK treats "already completed" as success.
-    replay = await api.client.post(f"/jobs/{job_id}/complete", json={
-        "worker_id": "w1", "lease_id": job["lease_id"]})
+    replay = await api.client.post(
+        f"/jobs/{job_id}/complete", json={"worker_id": "w1", "lease_id": job["lease_id"]}
+    )
     assert replay.status_code == 409 and "already completed" in replay.json()["message"]
 
 
@@ -52,8 +65,10 @@ async def test_claim_order_and_limit(api: Api) -> None:
 async def test_fail_retries_then_dead_letters(api: Api) -> None:
     job_id = await api.enqueue(max_retries=1)
     [job] = await api.claim()
-    r = await api.client.post(f"/jobs/{job_id}/fail", json={
-        "worker_id": "w1", "error": "first", "lease_id": job["lease_id"]})
+    r = await api.client.post(
+        f"/jobs/{job_id}/fail",
+        json={"worker_id": "w1", "error": "first", "lease_id": job["lease_id"]},
+    )
     assert r.json() == {"success": True}
     stored = (await api.client.get(f"/jobs/{job_id}")).json()
     assert stored["status"] == "pending" and stored["retry_count"] == 1
@@ -61,8 +76,10 @@ async def test_fail_retries_then_dead_letters(api: Api) -> None:
 
     await api.sql("UPDATE core.jobs SET scheduled_at = now() WHERE id = $1", job_id)
     [again] = await api.claim()
-    r = await api.client.post(f"/jobs/{job_id}/fail", json={
-        "worker_id": "w1", "error": "second", "lease_id": again["lease_id"]})
+    r = await api.client.post(
+        f"/jobs/{job_id}/fail",
+        json={"worker_id": "w1", "error": "second", "lease_id": again["lease_id"]},
+    )
     assert r.status_code == 200
     assert (await api.client.get(f"/jobs/{job_id}")).json()["status"] == "deadletter"
 
@@ -70,8 +87,10 @@ async def test_fail_retries_then_dead_letters(api: Api) -> None:
 async def test_fail_without_retry_dead_letters_at_once(api: Api) -> None:
     job_id = await api.enqueue(max_retries=5)
     [job] = await api.claim()
-    await api.client.post(f"/jobs/{job_id}/fail", json={
-        "worker_id": "w1", "error": "fatal", "lease_id": job["lease_id"], "retry": False})
+    await api.client.post(
+        f"/jobs/{job_id}/fail",
+        json={"worker_id": "w1", "error": "fatal", "lease_id": job["lease_id"], "retry": False},
+    )
     assert (await api.client.get(f"/jobs/{job_id}")).json()["status"] == "deadletter"
 
 
@@ -93,11 +112,15 @@ async def test_wrong_lease_or_worker(api: Api, action: str) -> None:
     job_id = await api.enqueue()
     [job] = await api.claim()
     extra = {"error": "e"} if action == "fail" else {}
-    r = await api.client.post(f"/jobs/{job_id}/{action}", json={
-        "worker_id": "w1", "lease_id": job["lease_id"] + "-stale", **extra})
+    r = await api.client.post(
+        f"/jobs/{job_id}/{action}",
+        json={"worker_id": "w1", "lease_id": job["lease_id"] + "-stale", **extra},
+    )
     assert r.status_code == 409 and r.json()["code"] == "LEASE_EXPIRED"
-    r = await api.client.post(f"/jobs/{job_id}/{action}", json={
-        "worker_id": "intruder", "lease_id": job["lease_id"], **extra})
+    r = await api.client.post(
+        f"/jobs/{job_id}/{action}",
+        json={"worker_id": "intruder", "lease_id": job["lease_id"], **extra},
+    )
     assert r.status_code in (404, 409)
     assert (await api.client.get(f"/jobs/{job_id}")).json()["status"] == "processing"
 
@@ -152,8 +175,9 @@ async def test_claim_long_poll_wakes_on_enqueue(api: Api) -> None:
     """``wait_ms`` (extension): a waiting claim returns the job enqueued meanwhile."""
     import asyncio
 
-    waiting = asyncio.create_task(api.client.post("/jobs/claim", json={
-        "queue_name": "lp", "worker_id": "w", "wait_ms": 5000}))
+    waiting = asyncio.create_task(
+        api.client.post("/jobs/claim", json={"queue_name": "lp", "worker_id": "w", "wait_ms": 5000})
+    )
     await asyncio.sleep(0.3)
     job_id = await api.enqueue("lp")
     r = await asyncio.wait_for(waiting, 10)

@@ -11,8 +11,18 @@ if TYPE_CHECKING:
 
 pytest_plugins = ["core_stack"]
 
-CONFIG_FIELDS = {"id", "organization_id", "queue_name", "max_retries", "default_timeout",
-                 "rate_limit", "enabled", "settings", "created_at", "updated_at"}
+CONFIG_FIELDS = {
+    "id",
+    "organization_id",
+    "queue_name",
+    "max_retries",
+    "default_timeout",
+    "rate_limit",
+    "enabled",
+    "settings",
+    "created_at",
+    "updated_at",
+}
 
 
 async def test_config_upsert_keeps_omitted_fields(api: Api) -> None:
@@ -22,8 +32,10 @@ async def test_config_upsert_keeps_omitted_fields(api: Api) -> None:
     assert set(cfg) == CONFIG_FIELDS and cfg["max_retries"] == 5 and cfg["enabled"] is True
     assert cfg["organization_id"] == api.org and cfg["queue_name"] == "emails"
 
-    r = await api.client.put("/queues/emails/config", json={
-        "default_timeout": 30, "rate_limit": 10, "settings": {"a": 1}})
+    r = await api.client.put(
+        "/queues/emails/config",
+        json={"default_timeout": 30, "rate_limit": 10, "settings": {"a": 1}},
+    )
     cfg = r.json()
     assert (cfg["max_retries"], cfg["default_timeout"], cfg["rate_limit"]) == (5, 30, 10)
     r = await api.client.put("/queues/emails/config", json={"settings": {"b": 2}})
@@ -36,8 +48,15 @@ async def test_config_upsert_keeps_omitted_fields(api: Api) -> None:
     got = await api.client.get("/queues/emails")
     assert got.json()["max_retries"] == 5
     listed = (await api.client.get("/queues")).json()
-    assert listed == [{"queue_name": "emails", "max_retries": 5, "default_timeout": 30,
-                       "rate_limit": 10, "enabled": True}]
+    assert listed == [
+        {
+            "queue_name": "emails",
+            "max_retries": 5,
+            "default_timeout": 30,
+            "rate_limit": 10,
+            "enabled": True,
+        }
+    ]
 
 
 async def test_queue_defaults_apply_to_new_jobs(api: Api) -> None:
@@ -55,16 +74,27 @@ async def test_stats(api: Api) -> None:
     await api.enqueue("s")
     await api.enqueue("s")
     [job] = await api.claim("s")
-    await api.client.post(f"/jobs/{job['id']}/complete",
-                          json={"worker_id": "w1", "lease_id": job["lease_id"]})
+    await api.client.post(
+        f"/jobs/{job['id']}/complete", json={"worker_id": "w1", "lease_id": job["lease_id"]}
+    )
     r = await api.client.get("/queues/s/stats")
     assert r.status_code == 200, r.text
     stats = r.json()
-    assert {"queue_name", "pending_jobs", "processing_jobs", "completed_jobs_24h",
-            "failed_jobs_24h", "avg_processing_time_ms", "max_job_age_seconds",
-            "active_workers"} <= set(stats)
-    assert (stats["pending_jobs"], stats["processing_jobs"], stats["completed_jobs_24h"]) == \
-        (1, 0, 1)
+    assert {
+        "queue_name",
+        "pending_jobs",
+        "processing_jobs",
+        "completed_jobs_24h",
+        "failed_jobs_24h",
+        "avg_processing_time_ms",
+        "max_job_age_seconds",
+        "active_workers",
+    } <= set(stats)
+    assert (stats["pending_jobs"], stats["processing_jobs"], stats["completed_jobs_24h"]) == (
+        1,
+        0,
+        1,
+    )
 
 
 @pytest.mark.parametrize("body", [None, {}, {"reason": "deploy"}])
@@ -107,22 +137,33 @@ async def test_delete_with_active_jobs(api: Api) -> None:
 
 @pytest.mark.parametrize("name", [".hidden", "-dash", "..", "a%20b", "q" * 101, "%2E%2E"])
 async def test_bad_names_in_path(api: Api, name: str) -> None:
-    for method, path, body in (("GET", f"/queues/{name}", None),
-                               ("PUT", f"/queues/{name}/config", {"max_retries": 1}),
-                               ("GET", f"/queues/{name}/stats", None),
-                               ("POST", f"/queues/{name}/pause", {}),
-                               ("POST", f"/queues/{name}/resume", None),
-                               ("DELETE", f"/queues/{name}", None)):
+    for method, path, body in (
+        ("GET", f"/queues/{name}", None),
+        ("PUT", f"/queues/{name}/config", {"max_retries": 1}),
+        ("GET", f"/queues/{name}/stats", None),
+        ("POST", f"/queues/{name}/pause", {}),
+        ("POST", f"/queues/{name}/resume", None),
+        ("DELETE", f"/queues/{name}", None),
+    ):
         r = await api.client.request(method, path, json=body)
         # ".." may be normalised away by the URL layer and then hit another route: never 2xx.
         assert r.status_code in (400, 404, 405), (method, path, r.status_code, r.text)
     assert await api.count("queue_config") == 0
 
 
-@pytest.mark.parametrize("body", [
-    {"max_retries": 101}, {"default_timeout": 0}, {"rate_limit": 0}, {"enabled": "yes"},
-    {"settings": [1, 2]}, {"settings": {"big": "x" * 70_000}}, {"paused": True},
-    {"queue_name": "../x"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"max_retries": 101},
+        {"default_timeout": 0},
+        {"rate_limit": 0},
+        {"enabled": "yes"},
+        {"settings": [1, 2]},
+        {"settings": {"big": "x" * 70_000}},
+        {"paused": True},
+        {"queue_name": "../x"},
+    ],
+)
 async def test_bad_config_writes_nothing(api: Api, body: dict[str, Any]) -> None:
     r = await api.client.put("/queues/cfg/config", json=body)
     assert r.status_code == 400, r.text
@@ -140,12 +181,13 @@ async def test_bad_pause_body(api: Api) -> None:
 async def test_scope(api: Api) -> None:
     """real_auth_later."""
     async with api.scoped("mine") as scoped:
-        for method, path, body in (("PUT", "/queues/theirs/config", {"max_retries": 1}),
-                                   ("POST", "/queues/theirs/pause", {}),
-                                   ("POST", "/queues/theirs/resume", None),
-                                   ("DELETE", "/queues/theirs", None)):
+        for method, path, body in (
+            ("PUT", "/queues/theirs/config", {"max_retries": 1}),
+            ("POST", "/queues/theirs/pause", {}),
+            ("POST", "/queues/theirs/resume", None),
+            ("DELETE", "/queues/theirs", None),
+        ):
             r = await scoped.request(method, path, json=body)
             assert r.status_code == 403, (method, path, r.text)
-        assert (await scoped.put("/queues/mine/config", json={"max_retries": 1})).status_code \
-            == 200
+        assert (await scoped.put("/queues/mine/config", json={"max_retries": 1})).status_code == 200
     assert await api.count("queue_config") == 1

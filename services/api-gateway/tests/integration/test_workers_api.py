@@ -12,8 +12,14 @@ if TYPE_CHECKING:
 
 pytest_plugins = ["core_stack"]
 
-SDK_REGISTER = {"queue_name": "q", "hostname": "host-1", "worker_type": "python",
-                "max_concurrency": 2, "metadata": {}, "version": "1.6.0"}
+SDK_REGISTER = {
+    "queue_name": "q",
+    "hostname": "host-1",
+    "worker_type": "python",
+    "max_concurrency": 2,
+    "metadata": {},
+    "version": "1.6.0",
+}
 
 
 @pytest.fixture
@@ -35,8 +41,15 @@ async def test_register_list_get_heartbeat_deregister(api: Api, wid: str) -> Non
 
     listed = (await api.client.get("/workers")).json()
     assert [w["id"] for w in listed] == [wid]
-    assert {"id", "queue_name", "hostname", "status", "current_jobs", "max_concurrency",
-            "last_heartbeat"} <= set(listed[0])
+    assert {
+        "id",
+        "queue_name",
+        "hostname",
+        "status",
+        "current_jobs",
+        "max_concurrency",
+        "last_heartbeat",
+    } <= set(listed[0])
     assert listed[0]["max_concurrency"] == 2
 
     worker = (await api.client.get(f"/workers/{wid}")).json()
@@ -44,8 +57,9 @@ async def test_register_list_get_heartbeat_deregister(api: Api, wid: str) -> Non
     assert worker["worker_type"] == "python" and worker["version"] == "1.6.0"
     assert worker["organization_id"] == api.org
 
-    beat = await api.client.post(f"/workers/{wid}/heartbeat",
-                                 json={"current_jobs": 1, "status": "healthy"})
+    beat = await api.client.post(
+        f"/workers/{wid}/heartbeat", json={"current_jobs": 1, "status": "healthy"}
+    )
     assert beat.status_code == 200 and beat.content == b""
     assert (await api.client.get(f"/workers/{wid}")).json()["current_job_count"] == 1
 
@@ -55,8 +69,9 @@ async def test_register_list_get_heartbeat_deregister(api: Api, wid: str) -> Non
 
 
 async def test_register_mints_an_id(api: Api) -> None:
-    r = await api.client.post("/workers/register", json={"queue_name": "q",
-                                                         "hostname": "h", "max_concurrency": 5})
+    r = await api.client.post(
+        "/workers/register", json={"queue_name": "q", "hostname": "h", "max_concurrency": 5}
+    )
     assert r.status_code == 201 and r.json()["id"]
 
 
@@ -69,8 +84,7 @@ async def test_reregistering_own_id_is_an_upsert(api: Api, wid: str) -> None:
 
 async def test_id_of_another_org_is_a_conflict(api: Api, wid: str) -> None:
     """real_auth_later."""
-    assert (await api.client.post("/workers/register", json=sdk_register(wid))).status_code \
-        == 201
+    assert (await api.client.post("/workers/register", json=sdk_register(wid))).status_code == 201
     async with api.stranger() as stranger:
         r = await stranger.post("/workers/register", json=sdk_register(wid))
         assert r.status_code == 409
@@ -79,8 +93,9 @@ async def test_id_of_another_org_is_a_conflict(api: Api, wid: str) -> None:
 
 async def test_heartbeat_tolerates_unknown_status(api: Api, wid: str) -> None:
     await api.client.post("/workers/register", json=sdk_register(wid))
-    r = await api.client.post(f"/workers/{wid}/heartbeat",
-                              json={"current_jobs": 0, "status": "sleepy"})
+    r = await api.client.post(
+        f"/workers/{wid}/heartbeat", json={"current_jobs": 0, "status": "sleepy"}
+    )
     assert r.status_code == 200
     assert (await api.client.get(f"/workers/{wid}")).json()["status"] == "healthy"
 
@@ -91,10 +106,19 @@ async def test_unknown_worker(api: Api) -> None:
     assert r.status_code == 404
 
 
-@pytest.mark.parametrize("body", [
-    {"hostname": "-bad"}, {"worker_id": "has space"}, {"max_concurrency": 0},
-    {"queue_name": ".q"}, {"nickname": "x"}, {"metadata": {"x": "y" * 70_000}},
-    {"hostname": None}, b"{]"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"hostname": "-bad"},
+        {"worker_id": "has space"},
+        {"max_concurrency": 0},
+        {"queue_name": ".q"},
+        {"nickname": "x"},
+        {"metadata": {"x": "y" * 70_000}},
+        {"hostname": None},
+        b"{]",
+    ],
+)
 async def test_bad_register_writes_nothing(api: Api, wid: str, body: Any) -> None:
     if isinstance(body, bytes):
         r = await api.client.post("/workers/register", content=body)
@@ -104,8 +128,9 @@ async def test_bad_register_writes_nothing(api: Api, wid: str, body: Any) -> Non
     assert await api.count("workers") == 0
 
 
-@pytest.mark.parametrize("body", [{}, {"current_jobs": -1}, {"current_jobs": "1"},
-                                  {"current_jobs": 0, "mood": "ok"}])
+@pytest.mark.parametrize(
+    "body", [{}, {"current_jobs": -1}, {"current_jobs": "1"}, {"current_jobs": 0, "mood": "ok"}]
+)
 async def test_bad_heartbeat(api: Api, wid: str, body: dict[str, Any]) -> None:
     await api.client.post("/workers/register", json=sdk_register(wid))
     r = await api.client.post(f"/workers/{wid}/heartbeat", json=body)

@@ -30,8 +30,11 @@ PLACEHOLDER_KEY = "sp_test_" + "x" * 43
 async def base_url(core_gateway: Gateway) -> AsyncIterator[str]:
     port = free_port()
     # lifespan off: the module's core_gateway fixture already owns the app's resources.
-    server = uvicorn.Server(uvicorn.Config(core_gateway.app, host="127.0.0.1", port=port,
-                                           lifespan="off", log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            core_gateway.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+        )
+    )
     task = asyncio.create_task(server.serve())
     for _ in range(500):  # up to 10 s
         if server.started or task.done():
@@ -48,22 +51,28 @@ async def base_url(core_gateway: Gateway) -> AsyncIterator[str]:
 @pytest.fixture
 async def sdk(base_url: str) -> AsyncIterator[AsyncSpooledClient]:
     org = str(uuid.uuid4())
-    async with AsyncSpooledClient(api_key=PLACEHOLDER_KEY, base_url=base_url,
-                                  headers={"x-test-org": org}) as client:
+    async with AsyncSpooledClient(
+        api_key=PLACEHOLDER_KEY, base_url=base_url, headers={"x-test-org": org}
+    ) as client:
         yield client
 
 
 async def test_sdk_jobs_resource(sdk: AsyncSpooledClient) -> None:
-    created = await sdk.jobs.create({"queue_name": "sdk", "payload": {"job_type": "email"},
-                                     "idempotency_key": "k1", "tags": ["t"]})
+    created = await sdk.jobs.create(
+        {
+            "queue_name": "sdk",
+            "payload": {"job_type": "email"},
+            "idempotency_key": "k1",
+            "tags": ["t"],
+        }
+    )
     assert created.created is True
     again = await sdk.jobs.create({"queue_name": "sdk", "payload": {}, "idempotency_key": "k1"})
     assert again.created is False and again.id == created.id
 
     job = await sdk.jobs.get(created.id)
     assert job.status == "pending" and job.payload == {"job_type": "email"}
-    page = await sdk.jobs.list({"queue_name": "sdk", "status": ["pending", "failed"],
-                                "limit": 10})
+    page = await sdk.jobs.list({"queue_name": "sdk", "status": ["pending", "failed"], "limit": 10})
     assert [j.id for j in page] == [created.id] and page.has_more is False
     assert page[0].job_type == "email"
     stats = await sdk.jobs.get_stats()
@@ -73,8 +82,12 @@ async def test_sdk_jobs_resource(sdk: AsyncSpooledClient) -> None:
     boosted = await sdk.jobs.boost_priority(created.id, 9)
     assert boosted.new_priority == 9
 
-    bulk = await sdk.jobs.bulk_enqueue({"queue_name": "sdk", "jobs": [
-        {"payload": {"n": 1}}, {"payload": {"n": 2}, "idempotency_key": "b2"}]})
+    bulk = await sdk.jobs.bulk_enqueue(
+        {
+            "queue_name": "sdk",
+            "jobs": [{"payload": {"n": 1}}, {"payload": {"n": 2}, "idempotency_key": "b2"}],
+        }
+    )
     assert bulk.success_count == 2 and bulk.failure_count == 0
 
     await sdk.jobs.cancel(created.id)
@@ -84,13 +97,14 @@ async def test_sdk_jobs_resource(sdk: AsyncSpooledClient) -> None:
 
 
 async def test_sdk_worker_processes_jobs(sdk: AsyncSpooledClient) -> None:
-    ok = [(await sdk.jobs.create({"queue_name": "work", "payload": {"n": i}})).id
-          for i in range(3)]
+    ok = [(await sdk.jobs.create({"queue_name": "work", "payload": {"n": i}})).id for i in range(3)]
     worker_id = f"sdk-{uuid.uuid4().hex[:12]}"
-    bad = (await sdk.jobs.create({"queue_name": "work", "payload": {"fail": True},
-                                  "max_retries": 0})).id
-    worker = AsyncSpooledWorker(sdk, "work", concurrency=2, poll_interval=0.05,
-                                lease_duration=5, worker_id=worker_id)
+    bad = (
+        await sdk.jobs.create({"queue_name": "work", "payload": {"fail": True}, "max_retries": 0})
+    ).id
+    worker = AsyncSpooledWorker(
+        sdk, "work", concurrency=2, poll_interval=0.05, lease_duration=5, worker_id=worker_id
+    )
     settled: list[str] = []
 
     @worker.process

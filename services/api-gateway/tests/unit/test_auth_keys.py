@@ -16,7 +16,7 @@ class TestMint:
     def test_format_is_prefix_env_and_43_base64url_chars(self) -> None:
         key = keys.mint("test")
         assert key.raw.startswith("sp_test_")
-        body = key.raw[len("sp_test_"):]
+        body = key.raw[len("sp_test_") :]
         assert len(body) == 43 and "=" not in body
         assert len(base64.urlsafe_b64decode(body + "=")) == 32
 
@@ -32,8 +32,14 @@ class TestMint:
 
 @pytest.mark.parametrize(
     ("raw", "ok"),
-    [("sp_test_abcdefgh", True), ("sk_live_legacykey", True), ("sp_", False),
-     ("Bearer sp_x", False), ("pk_test_abcdefghij", False), ("sp_" + "a" * 400, False)],
+    [
+        ("sp_test_abcdefgh", True),
+        ("sk_live_legacykey", True),
+        ("sp_", False),
+        ("Bearer sp_x", False),
+        ("pk_test_abcdefghij", False),
+        ("sp_" + "a" * 400, False),
+    ],
 )
 def test_plausible(raw: str, ok: bool) -> None:
     assert keys.plausible(raw) is ok

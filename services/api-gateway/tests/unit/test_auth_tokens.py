@@ -15,9 +15,18 @@ SECRET = "unit-test-secret-" + "x" * 64
 
 def _claims(**over: Any) -> dict[str, Any]:
     now = int(time.time())
-    base = {"sub": "org-1", "org_id": "org-1", "api_key_id": "key-1", "queues": ["*"],
-            "iat": now, "exp": now + 60, "nbf": now, "jti": "j-1", "token_type": "access",
-            "sid": "s-1"}
+    base = {
+        "sub": "org-1",
+        "org_id": "org-1",
+        "api_key_id": "key-1",
+        "queues": ["*"],
+        "iat": now,
+        "exp": now + 60,
+        "nbf": now,
+        "jti": "j-1",
+        "token_type": "access",
+        "sid": "s-1",
+    }
     base.update(over)
     return base
 
@@ -34,8 +43,18 @@ class TestIssuePair:
         assert access.exp - access.iat == 2 * 3600
         assert refresh.exp - refresh.iat == 2 * 3600 * tokens.REFRESH_FACTOR
         raw = jwt.decode(pair.access_token, SECRET, algorithms=["HS256"])
-        assert set(raw) == {"sub", "org_id", "api_key_id", "queues", "iat", "exp", "nbf", "jti",
-                            "token_type", "sid"}
+        assert set(raw) == {
+            "sub",
+            "org_id",
+            "api_key_id",
+            "queues",
+            "iat",
+            "exp",
+            "nbf",
+            "jti",
+            "token_type",
+            "sid",
+        }
         assert jwt.get_unverified_header(pair.access_token)["alg"] == "HS256"
 
     def test_lifetimes_follow_jwt_expiration_hours(self) -> None:
@@ -47,23 +66,38 @@ class TestDecodeRefuses:
         "token",
         [
             pytest.param(jwt.encode(_claims(), None, algorithm="none"), id="alg-none"),
-            pytest.param(jwt.encode(_claims(), SECRET + "x" * 40, algorithm="HS512"),
-                         id="hs512-other-secret"),
+            pytest.param(
+                jwt.encode(_claims(), SECRET + "x" * 40, algorithm="HS512"), id="hs512-other-secret"
+            ),
             pytest.param(jwt.encode(_claims(), SECRET, algorithm="HS512"), id="hs512-same-secret"),
-            pytest.param(jwt.encode(_claims(), "another-secret-entirely-0123456789",
-                                    algorithm="HS256"), id="wrong-secret"),
-            pytest.param(jwt.encode(_claims(exp=int(time.time()) - 5), SECRET, algorithm="HS256"),
-                         id="expired"),
-            pytest.param(jwt.encode(_claims(nbf=int(time.time()) + 600), SECRET,
-                                    algorithm="HS256"), id="not-yet-valid"),
-            pytest.param(jwt.encode({k: v for k, v in _claims().items() if k != "exp"}, SECRET,
-                                    algorithm="HS256"), id="no-exp"),
-            pytest.param(jwt.encode(_claims(token_type="admin"), SECRET, algorithm="HS256"),
-                         id="unknown-type"),
-            pytest.param(jwt.encode(_claims(sub="org-2"), SECRET, algorithm="HS256"),
-                         id="sub-not-org"),
-            pytest.param(jwt.encode(_claims(queues="*"), SECRET, algorithm="HS256"),
-                         id="queues-not-list"),
+            pytest.param(
+                jwt.encode(_claims(), "another-secret-entirely-0123456789", algorithm="HS256"),
+                id="wrong-secret",
+            ),
+            pytest.param(
+                jwt.encode(_claims(exp=int(time.time()) - 5), SECRET, algorithm="HS256"),
+                id="expired",
+            ),
+            pytest.param(
+                jwt.encode(_claims(nbf=int(time.time()) + 600), SECRET, algorithm="HS256"),
+                id="not-yet-valid",
+            ),
+            pytest.param(
+                jwt.encode(
+                    {k: v for k, v in _claims().items() if k != "exp"}, SECRET, algorithm="HS256"
+                ),
+                id="no-exp",
+            ),
+            pytest.param(
+                jwt.encode(_claims(token_type="admin"), SECRET, algorithm="HS256"),
+                id="unknown-type",
+            ),
+            pytest.param(
+                jwt.encode(_claims(sub="org-2"), SECRET, algorithm="HS256"), id="sub-not-org"
+            ),
+            pytest.param(
+                jwt.encode(_claims(queues="*"), SECRET, algorithm="HS256"), id="queues-not-list"
+            ),
             pytest.param("eyJhbGciOiJIUzI1NiJ9.garbage.garbage", id="garbage"),
             pytest.param("", id="empty"),
         ],

@@ -12,7 +12,9 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "spooled_gateway"
 # "core.jobs", "FROM core.outbox", "core.queue_config" … in SQL or Python strings.
-CORE_TABLE = re.compile(r"\bcore\.(jobs|queue_config|workers|job_history|dead_letter_queue|outbox)\b")
+CORE_TABLE = re.compile(
+    r"\bcore\.(jobs|queue_config|workers|job_history|dead_letter_queue|outbox)\b"
+)
 
 
 def _sources() -> list[Path]:

@@ -72,10 +72,20 @@ class TestJobToPb:
     def _core_job(self, **overrides: object) -> core_pb.Job:
         created = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
         job = core_pb.Job(
-            id="j1", organization_id="o1", queue_name="emails", status="processing",
-            payload=b'{"to": "a@b.c", "n": 1}', retry_count=2, max_retries=5,
-            priority=10, timeout_seconds=60, assigned_worker_id="w1", lease_id="L1",
-            idempotency_key="k1", tags=b'{"x": "y"}', dependency_mode="all",
+            id="j1",
+            organization_id="o1",
+            queue_name="emails",
+            status="processing",
+            payload=b'{"to": "a@b.c", "n": 1}',
+            retry_count=2,
+            max_retries=5,
+            priority=10,
+            timeout_seconds=60,
+            assigned_worker_id="w1",
+            lease_id="L1",
+            idempotency_key="k1",
+            tags=b'{"x": "y"}',
+            dependency_mode="all",
         )
         job.created_at.CopyFrom(timefmt.to_ts(created))
         job.lease_expires_at.CopyFrom(timefmt.to_ts(created))
@@ -90,28 +100,38 @@ class TestJobToPb:
         assert convert.struct_to_py(out.payload) == {"to": "a@b.c", "n": 1}
         assert not out.HasField("result")
         assert (out.retry_count, out.max_retries, out.priority, out.timeout_seconds) == (
-            2, 5, 10, 60)
+            2,
+            5,
+            10,
+            60,
+        )
         assert (out.assigned_worker_id, out.lease_id, out.idempotency_key) == ("w1", "L1", "k1")
         assert out.last_error == ""
         assert timefmt.from_ts(out, "created_at") == datetime(
-            2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+            2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC
+        )
         assert out.HasField("lease_expires_at")
         assert not out.HasField("started_at")
         assert not out.HasField("completed_at")
 
     def test_every_status_maps(self) -> None:
         expected = {
-            "pending": pb.JOB_STATUS_PENDING, "scheduled": pb.JOB_STATUS_SCHEDULED,
-            "processing": pb.JOB_STATUS_PROCESSING, "completed": pb.JOB_STATUS_COMPLETED,
-            "failed": pb.JOB_STATUS_FAILED, "deadletter": pb.JOB_STATUS_DEADLETTER,
-            "cancelled": pb.JOB_STATUS_CANCELLED, "weird": pb.JOB_STATUS_UNSPECIFIED,
+            "pending": pb.JOB_STATUS_PENDING,
+            "scheduled": pb.JOB_STATUS_SCHEDULED,
+            "processing": pb.JOB_STATUS_PROCESSING,
+            "completed": pb.JOB_STATUS_COMPLETED,
+            "failed": pb.JOB_STATUS_FAILED,
+            "deadletter": pb.JOB_STATUS_DEADLETTER,
+            "cancelled": pb.JOB_STATUS_CANCELLED,
+            "weird": pb.JOB_STATUS_UNSPECIFIED,
         }
         for name, value in expected.items():
             assert convert.job_to_pb(self._core_job(status=name)).status == value
 
     def test_result_and_error(self) -> None:
-        out = convert.job_to_pb(self._core_job(status="completed", result=b'{"ok": true}',
-                                               last_error="boom"))
+        out = convert.job_to_pb(
+            self._core_job(status="completed", result=b'{"ok": true}', last_error="boom")
+        )
         assert convert.struct_to_py(out.result) == {"ok": True}
         assert out.last_error == "boom"
 

@@ -25,8 +25,9 @@ class FakeOps:
         self.complete_gate: dict[str, asyncio.Event] = {}
         self.fail_with: errors.AppError | None = None
 
-    async def claim(self, who: Any, req: pb.DequeueRequest, *, limit: int,
-                    wait_ms: int = 0) -> list[pb.Job]:
+    async def claim(
+        self, who: Any, req: pb.DequeueRequest, *, limit: int, wait_ms: int = 0
+    ) -> list[pb.Job]:
         self.calls.append(("claim", req.queue_name))
         if req.queue_name == "empty":
             return []

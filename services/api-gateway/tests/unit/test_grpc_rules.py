@@ -17,10 +17,16 @@ class TestQueueName:
         [
             ("", "Queue name must be 1-255 characters"),
             ("x" * 256, "Queue name must be 1-255 characters"),
-            ("a b", "Queue name can only contain alphanumeric characters, dashes, "
-                    "underscores, and dots"),
-            ("a/b", "Queue name can only contain alphanumeric characters, dashes, "
-                    "underscores, and dots"),
+            (
+                "a b",
+                "Queue name can only contain alphanumeric characters, dashes, "
+                "underscores, and dots",
+            ),
+            (
+                "a/b",
+                "Queue name can only contain alphanumeric characters, dashes, "
+                "underscores, and dots",
+            ),
             (".hidden", "Queue name cannot start with dots or dashes"),
             ("-x", "Queue name cannot start with dots or dashes"),
         ],

@@ -94,14 +94,16 @@ class FakeCore(queue_core_pb2_grpc.QueueCoreServicer):
 
     async def GetQueueStats(self, request: Any, context: Any) -> Any:
         await self._record("GetQueueStats", request, context)
-        return core_pb.QueueStats(queue_name=request.queue_name, pending=3, total=9,
-                                  max_age_ms=1500, cancelled=4)
+        return core_pb.QueueStats(
+            queue_name=request.queue_name, pending=3, total=9, max_age_ms=1500, cancelled=4
+        )
 
     async def RegisterWorker(self, request: Any, context: Any) -> Any:
         await self._record("RegisterWorker", request, context)
         worker_id = request.worker_id if request.HasField("worker_id") else "minted-1"
-        return core_pb.RegisterWorkerResponse(worker=core_pb.Worker(id=worker_id),
-                                              lease_duration_secs=30, heartbeat_interval_secs=10)
+        return core_pb.RegisterWorkerResponse(
+            worker=core_pb.Worker(id=worker_id), lease_duration_secs=30, heartbeat_interval_secs=10
+        )
 
     async def WorkerHeartbeat(self, request: Any, context: Any) -> Any:
         await self._record("WorkerHeartbeat", request, context)
@@ -181,14 +183,19 @@ class TestServer:
             assert resp.status == health_pb2.HealthCheckResponse.SERVING
 
     async def test_reflection_v1alpha_and_v1(self, h: Harness) -> None:
-        for path in ("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-                     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"):
+        for path in (
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        ):
             method = h.channel.stream_stream(
-                path, request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
-                response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
+                path,
+                request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+            )
             call = method(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
-            names = {s.name for r in [x async for x in call]
-                     for s in r.list_services_response.service}
+            names = {
+                s.name for r in [x async for x in call] for s in r.list_services_response.service
+            }
             assert "spooled.v1.QueueService" in names
             assert "spooled.v1.WorkerService" in names
         assert reflection_pb2_grpc  # the stub module stays importable
@@ -216,8 +223,11 @@ class TestAuth:
         assert h.core.calls == []
 
     async def test_bad_key(self, h: Harness) -> None:
-        err = await rpc_error(h.workers.Deregister(pb.DeregisterRequest(worker_id="w"),
-                                                   metadata=(("x-api-key", "sp_test_nope"),)))
+        err = await rpc_error(
+            h.workers.Deregister(
+                pb.DeregisterRequest(worker_id="w"), metadata=(("x-api-key", "sp_test_nope"),)
+            )
+        )
         assert (err.code(), err.details()) == (grpc.StatusCode.UNAUTHENTICATED, "Invalid API key")
 
     async def test_bearer(self, h: Harness) -> None:
@@ -241,9 +251,15 @@ class TestAuth:
 
 class TestTranslation:
     async def test_enqueue(self, h: Harness) -> None:
-        req = pb.EnqueueRequest(queue_name="emails", payload=struct({"n": 1, "x": [2.5]}),
-                                priority=-3, max_retries=0, timeout_seconds=0,
-                                idempotency_key="k", tags={"a": "b"})
+        req = pb.EnqueueRequest(
+            queue_name="emails",
+            payload=struct({"n": 1, "x": [2.5]}),
+            priority=-3,
+            max_retries=0,
+            timeout_seconds=0,
+            idempotency_key="k",
+            tags={"a": "b"},
+        )
         req.scheduled_at.FromSeconds(2_000_000_000)
         resp = await h.queue.Enqueue(req, metadata=GOOD)
         assert (resp.job_id, resp.created) == ("job-1", True)
@@ -256,8 +272,9 @@ class TestTranslation:
         assert spec.scheduled_at.seconds == 2_000_000_000
 
     async def test_enqueue_without_payload_or_tags(self, h: Harness) -> None:
-        await h.queue.Enqueue(pb.EnqueueRequest(queue_name="q", max_retries=7,
-                                                timeout_seconds=60), metadata=GOOD)
+        await h.queue.Enqueue(
+            pb.EnqueueRequest(queue_name="q", max_retries=7, timeout_seconds=60), metadata=GOOD
+        )
         spec = h.core.last("CreateJob").job
         assert spec.payload == b"{}" and spec.tags == b""
         assert (spec.max_retries, spec.timeout_seconds) == (7, 60)
@@ -266,8 +283,9 @@ class TestTranslation:
     async def test_dequeue(self, h: Harness) -> None:
         job = core_pb.Job(id="j1", status="processing", lease_id="L", payload=b'{"n": 2}')
         h.core.claimable.put_nowait(job)
-        resp = await h.queue.Dequeue(pb.DequeueRequest(queue_name="q", worker_id="w",
-                                                       batch_size=500), metadata=GOOD)
+        resp = await h.queue.Dequeue(
+            pb.DequeueRequest(queue_name="q", worker_id="w", batch_size=500), metadata=GOOD
+        )
         claim = h.core.last("ClaimJobs")
         assert (claim.limit, claim.lease_duration_secs, claim.wait_ms) == (100, 300, 0)
         assert [j.id for j in resp.jobs] == ["j1"]
@@ -275,14 +293,18 @@ class TestTranslation:
         assert resp.jobs[0].payload.fields["n"].number_value == 2
 
     async def test_complete(self, h: Harness) -> None:
-        await h.queue.Complete(pb.CompleteRequest(job_id="j", worker_id="w", lease_id="L",
-                                                  result=struct({"ok": True, "n": 3})),
-                               metadata=GOOD)
+        await h.queue.Complete(
+            pb.CompleteRequest(
+                job_id="j", worker_id="w", lease_id="L", result=struct({"ok": True, "n": 3})
+            ),
+            metadata=GOOD,
+        )
         sent = h.core.last("CompleteJob")
         assert (sent.job_id, sent.worker_id, sent.lease_id) == ("j", "w", "L")
         assert orjson.loads(sent.result) == {"ok": True, "n": 3}
-        await h.queue.Complete(pb.CompleteRequest(job_id="j", worker_id="w", lease_id="L"),
-                               metadata=GOOD)
+        await h.queue.Complete(
+            pb.CompleteRequest(job_id="j", worker_id="w", lease_id="L"), metadata=GOOD
+        )
         assert h.core.last("CompleteJob").result == b""
 
     @pytest.mark.parametrize(("retry", "expected"), [(None, None), (True, True), (False, False)])
@@ -297,33 +319,47 @@ class TestTranslation:
         assert sent.error == "boom"
 
     async def test_renew(self, h: Harness) -> None:
-        resp = await h.queue.RenewLease(pb.RenewLeaseRequest(
-            job_id="j", worker_id="w", lease_id="L", extension_secs=0), metadata=GOOD)
+        resp = await h.queue.RenewLease(
+            pb.RenewLeaseRequest(job_id="j", worker_id="w", lease_id="L", extension_secs=0),
+            metadata=GOOD,
+        )
         assert resp.success and resp.new_expires_at.seconds == 1_900_000_000
         assert h.core.last("HeartbeatJob").lease_duration_secs == 300
 
     async def test_queue_stats(self, h: Harness) -> None:
-        resp = await h.queue.GetQueueStats(pb.GetQueueStatsRequest(queue_name="q"),
-                                           metadata=GOOD)
+        resp = await h.queue.GetQueueStats(pb.GetQueueStatsRequest(queue_name="q"), metadata=GOOD)
         assert (resp.queue_name, resp.pending, resp.total, resp.max_age_ms) == ("q", 3, 9, 1500)
 
     async def test_register(self, h: Harness) -> None:
-        resp = await h.workers.Register(pb.RegisterWorkerRequest(
-            queue_name="q", hostname="h", max_concurrency=0, metadata={"a": "b"},
-            worker_id="stable-1"), metadata=GOOD)
+        resp = await h.workers.Register(
+            pb.RegisterWorkerRequest(
+                queue_name="q",
+                hostname="h",
+                max_concurrency=0,
+                metadata={"a": "b"},
+                worker_id="stable-1",
+            ),
+            metadata=GOOD,
+        )
         assert (resp.worker_id, resp.lease_duration_secs, resp.heartbeat_interval_secs) == (
-            "stable-1", 300, 10)
+            "stable-1",
+            300,
+            10,
+        )
         sent = h.core.last("RegisterWorker")
         assert sent.max_concurrency == 5 and orjson.loads(sent.metadata) == {"a": "b"}
         assert not sent.HasField("worker_type") and not sent.HasField("version")
-        resp = await h.workers.Register(pb.RegisterWorkerRequest(
-            queue_name="q", hostname="h", max_concurrency=1000), metadata=GOOD)
+        resp = await h.workers.Register(
+            pb.RegisterWorkerRequest(queue_name="q", hostname="h", max_concurrency=1000),
+            metadata=GOOD,
+        )
         assert resp.worker_id == "minted-1"
         assert h.core.last("RegisterWorker").max_concurrency == 100
 
     async def test_heartbeat_and_deregister(self, h: Harness) -> None:
-        beat = await h.workers.Heartbeat(pb.HeartbeatRequest(
-            worker_id="w", current_jobs=-4, status="weird"), metadata=GOOD)
+        beat = await h.workers.Heartbeat(
+            pb.HeartbeatRequest(worker_id="w", current_jobs=-4, status="weird"), metadata=GOOD
+        )
         assert beat.acknowledged and beat.should_drain
         sent = h.core.last("WorkerHeartbeat")
         assert (sent.current_jobs, sent.status, sent.metadata) == (0, "healthy", b"")
@@ -335,25 +371,41 @@ class TestErrors:
     @pytest.mark.parametrize(
         ("err", "code", "details"),
         [
-            (errors.LeaseExpired("Job lease expired before completion"),
-             grpc.StatusCode.FAILED_PRECONDITION, "lease expired"),
-            (errors.LeaseExpired("lease_id does not match the job's current lease; this "
-                                 "worker no longer holds it"),
-             grpc.StatusCode.FAILED_PRECONDITION,
-             "lease_id does not match the job's current lease; this worker no longer holds it"),
-            (errors.Conflict("Job is already completed"), grpc.StatusCode.FAILED_PRECONDITION,
-             "Job is already completed"),
+            (
+                errors.LeaseExpired("Job lease expired before completion"),
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "lease expired",
+            ),
+            (
+                errors.LeaseExpired(
+                    "lease_id does not match the job's current lease; this "
+                    "worker no longer holds it"
+                ),
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "lease_id does not match the job's current lease; this worker no longer holds it",
+            ),
+            (
+                errors.Conflict("Job is already completed"),
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "Job is already completed",
+            ),
             (errors.NotFound("Job not found"), grpc.StatusCode.NOT_FOUND, "Job not found"),
-            (errors.QuotaExceeded("active jobs limit reached (10/10)"),
-             grpc.StatusCode.RESOURCE_EXHAUSTED, "active jobs limit reached (10/10)"),
+            (
+                errors.QuotaExceeded("active jobs limit reached (10/10)"),
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "active jobs limit reached (10/10)",
+            ),
         ],
     )
     async def test_core_errors(
         self, h: Harness, err: errors.AppError, code: grpc.StatusCode, details: str
     ) -> None:
         h.core.fail["CompleteJob"] = err
-        e = await rpc_error(h.queue.Complete(pb.CompleteRequest(
-            job_id="j", worker_id="w", lease_id="L"), metadata=GOOD))
+        e = await rpc_error(
+            h.queue.Complete(
+                pb.CompleteRequest(job_id="j", worker_id="w", lease_id="L"), metadata=GOOD
+            )
+        )
         assert (e.code(), e.details()) == (code, details)
         trailers = dict(e.trailing_metadata() or ())
         assert "retry-after" not in trailers
@@ -395,8 +447,9 @@ class TestErrors:
 
 class TestStreams:
     async def test_stream_jobs_long_polls_and_pushes(self, h: Harness) -> None:
-        call = h.queue.StreamJobs(pb.StreamJobsRequest(queue_name="q", worker_id="w"),
-                                  metadata=GOOD)
+        call = h.queue.StreamJobs(
+            pb.StreamJobsRequest(queue_name="q", worker_id="w"), metadata=GOOD
+        )
         reader = asyncio.create_task(call.read())
         await asyncio.wait_for(h.core.claim_started.wait(), 5)
         claim = h.core.last("ClaimJobs")
@@ -406,8 +459,9 @@ class TestStreams:
         call.cancel()
 
     async def test_client_cancel_cancels_the_long_poll(self, h: Harness) -> None:
-        call = h.queue.StreamJobs(pb.StreamJobsRequest(queue_name="q", worker_id="w"),
-                                  metadata=GOOD)
+        call = h.queue.StreamJobs(
+            pb.StreamJobsRequest(queue_name="q", worker_id="w"), metadata=GOOD
+        )
         reader = asyncio.create_task(call.read())
         await asyncio.wait_for(h.core.claim_started.wait(), 5)
         call.cancel()
@@ -417,8 +471,9 @@ class TestStreams:
 
     async def test_stream_error_ends_the_call(self, h: Harness) -> None:
         h.core.fail["ClaimJobs"] = errors.AccessDenied("nope")
-        call = h.queue.StreamJobs(pb.StreamJobsRequest(queue_name="q", worker_id="w"),
-                                  metadata=GOOD)
+        call = h.queue.StreamJobs(
+            pb.StreamJobsRequest(queue_name="q", worker_id="w"), metadata=GOOD
+        )
         with pytest.raises(grpc.aio.AioRpcError) as exc:
             await call.read()
         assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
@@ -428,14 +483,18 @@ class TestStreams:
         h.core.fail["FailJob"] = errors.LeaseExpired("Job lease expired before failure")
         requests = [
             pb.ProcessRequest(dequeue=pb.DequeueRequest(queue_name="q", worker_id="w")),
-            pb.ProcessRequest(complete=pb.CompleteRequest(job_id="j1", worker_id="w",
-                                                          lease_id="L1")),
-            pb.ProcessRequest(fail=pb.FailRequest(job_id="j2", worker_id="w", error="e",
-                                                  lease_id="L2")),
+            pb.ProcessRequest(
+                complete=pb.CompleteRequest(job_id="j1", worker_id="w", lease_id="L1")
+            ),
+            pb.ProcessRequest(
+                fail=pb.FailRequest(job_id="j2", worker_id="w", error="e", lease_id="L2")
+            ),
         ]
         call = h.queue.ProcessJobs(iter(requests), metadata=GOOD)
         got = {r.WhichOneof("response"): r async for r in call}
         assert got["job"].job.id == "j1"
         assert got["complete"].complete.success
         assert (got["error"].error.code, got["error"].error.message) == (
-            "LEASE_EXPIRED", "lease expired")
+            "LEASE_EXPIRED",
+            "lease expired",
+        )

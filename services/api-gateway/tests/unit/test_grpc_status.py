@@ -40,7 +40,8 @@ class TestDetails:
 
     def test_other_errors_keep_their_message(self) -> None:
         assert status.details_for(errors.Conflict("Job is already completed")) == (
-            "Job is already completed")
+            "Job is already completed"
+        )
 
 
 class TestTrailers:
@@ -49,8 +50,9 @@ class TestTrailers:
         assert status.trailers_for(err) == (("retry-after", "3"),)
 
     def test_quota_never_carries_retry_after(self) -> None:
-        err = errors.QuotaExceeded("jobs_per_day limit reached (10/10)",
-                                   headers={"Retry-After": "3"})
+        err = errors.QuotaExceeded(
+            "jobs_per_day limit reached (10/10)", headers={"Retry-After": "3"}
+        )
         assert status.trailers_for(err) == ()
 
     def test_plain_errors_have_none(self) -> None:
@@ -63,14 +65,23 @@ class TestErrorResponse:
         [
             (errors.LeaseExpired("Job lease expired"), "LEASE_EXPIRED", "lease expired"),
             (errors.NotFound("Job not found"), "NOT_FOUND", "Job not found"),
-            (errors.ValidationError("lease_id is required for job settlement"),
-             "INVALID_ARGUMENT", "lease_id is required for job settlement"),
-            (errors.Conflict("Job is already completed"), "FAILED_PRECONDITION",
-             "Job is already completed"),
+            (
+                errors.ValidationError("lease_id is required for job settlement"),
+                "INVALID_ARGUMENT",
+                "lease_id is required for job settlement",
+            ),
+            (
+                errors.Conflict("Job is already completed"),
+                "FAILED_PRECONDITION",
+                "Job is already completed",
+            ),
             (errors.AccessDenied("nope"), "PERMISSION_DENIED", "nope"),
             (errors.RateLimited(), "RATE_LIMIT_EXCEEDED", "Rate limit exceeded."),
-            (errors.QuotaExceeded("queues limit reached (2/2)"), "QUOTA_EXCEEDED",
-             "queues limit reached (2/2)"),
+            (
+                errors.QuotaExceeded("queues limit reached (2/2)"),
+                "QUOTA_EXCEEDED",
+                "queues limit reached (2/2)",
+            ),
         ],
     )
     def test_codes(self, err: errors.AppError, code: str, message: str) -> None:
@@ -125,13 +136,15 @@ class TestCredentials:
         md = (("authorization", "Bearer other"), ("x-api-key", "sp_test_abc"))
         assert auth.credentials(md) == "sp_test_abc"
 
-    @pytest.mark.parametrize("value", ["Bearer sp_test_abc", "bearer sp_test_abc",
-                                       "sp_test_abc", "Bearer  sp_test_abc "])
+    @pytest.mark.parametrize(
+        "value", ["Bearer sp_test_abc", "bearer sp_test_abc", "sp_test_abc", "Bearer  sp_test_abc "]
+    )
     def test_authorization(self, value: str) -> None:
         assert auth.credentials((("authorization", value),)) == "sp_test_abc"
 
-    @pytest.mark.parametrize("md", [(), (("x-api-key", ""),), (("authorization", "Bearer "),),
-                                    (("other", "x"),), None])
+    @pytest.mark.parametrize(
+        "md", [(), (("x-api-key", ""),), (("authorization", "Bearer "),), (("other", "x"),), None]
+    )
     def test_missing(self, md: Any) -> None:
         with pytest.raises(errors.Unauthorized) as exc:
             auth.credentials(md)

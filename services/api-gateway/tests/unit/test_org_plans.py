@@ -13,26 +13,51 @@ from spooled_gateway.orgs.schemas import slug_problem
 class TestPlans:
     def test_table_matches_upstream(self) -> None:
         free = plans.PLANS["free"]
-        assert (free.max_jobs_per_day, free.max_active_jobs, free.max_queues, free.max_workers,
-                free.max_api_keys, free.max_schedules, free.max_workflows,
-                free.max_webhooks) == (1000, 10, 2, 1, 2, 1, 0, 1)
+        assert (
+            free.max_jobs_per_day,
+            free.max_active_jobs,
+            free.max_queues,
+            free.max_workers,
+            free.max_api_keys,
+            free.max_schedules,
+            free.max_workflows,
+            free.max_webhooks,
+        ) == (1000, 10, 2, 1, 2, 1, 0, 1)
         assert plans.PLANS["pro"].max_payload_size_bytes == 1_048_576
         assert plans.PLANS["enterprise"].max_jobs_per_day is None
         assert [p["tier"] for p in plans.all_plans()] == list(plans.TIERS)
         assert set(plans.all_plans()[0]) == {
-            "tier", "display_name", "max_jobs_per_day", "max_active_jobs", "max_queues",
-            "max_workers", "max_api_keys", "max_schedules", "max_workflows", "max_webhooks",
-            "max_payload_size_bytes", "rate_limit_requests_per_second", "rate_limit_burst",
-            "job_retention_days", "history_retention_days"}
+            "tier",
+            "display_name",
+            "max_jobs_per_day",
+            "max_active_jobs",
+            "max_queues",
+            "max_workers",
+            "max_api_keys",
+            "max_schedules",
+            "max_workflows",
+            "max_webhooks",
+            "max_payload_size_bytes",
+            "rate_limit_requests_per_second",
+            "rate_limit_burst",
+            "job_retention_days",
+            "history_retention_days",
+        }
 
     def test_unknown_tier_is_free(self) -> None:
         assert plans.limits_for("platinum").tier == "free"
 
     def test_custom_limits_override_and_null_means_unlimited(self) -> None:
-        lim = plans.limits_for("free", {"max_api_keys": 7, "max_queues": None,
-                                        "max_workers": "lots", "rate_limit_burst": 99})
+        lim = plans.limits_for(
+            "free",
+            {"max_api_keys": 7, "max_queues": None, "max_workers": "lots", "rate_limit_burst": 99},
+        )
         assert (lim.max_api_keys, lim.max_queues, lim.max_workers, lim.rate_limit_burst) == (
-            7, None, 1, 99)
+            7,
+            None,
+            1,
+            99,
+        )
 
     def test_upgrade_path(self) -> None:
         assert [plans.upgrade_to(t) for t in plans.TIERS] == ["starter", "pro", "enterprise", None]
@@ -41,19 +66,35 @@ class TestPlans:
         err = plans.quota_exceeded("api_keys", 2, 2, "free")
         assert err.status == 429
         assert err.body() == {
-            "code": "QUOTA_EXCEEDED", "error": "limit_exceeded",
+            "code": "QUOTA_EXCEEDED",
+            "error": "limit_exceeded",
             "message": "api keys limit reached (2/2). Upgrade to starter for higher limits.",
-            "resource": "api_keys", "current": 2, "limit": 2, "plan": "free",
-            "upgrade_to": "starter"}
+            "resource": "api_keys",
+            "current": 2,
+            "limit": 2,
+            "plan": "free",
+            "upgrade_to": "starter",
+        }
         assert "upgrade_to" not in plans.quota_exceeded("queues", 9, 9, "enterprise").body()
 
 
 @pytest.mark.parametrize(
     ("slug", "problem"),
-    [("acme", None), ("acme-corp-2", None), ("a1b", None),
-     ("ab", "between"), ("a" * 51, "between"), ("Acme", "lowercase"), ("acme_corp", "lowercase"),
-     ("-acme", "hyphen"), ("acme-", "hyphen"), ("1acme", "start with a letter"),
-     ("ac--me", "consecutive"), ("admin", "reserved"), ("www", "reserved")],
+    [
+        ("acme", None),
+        ("acme-corp-2", None),
+        ("a1b", None),
+        ("ab", "between"),
+        ("a" * 51, "between"),
+        ("Acme", "lowercase"),
+        ("acme_corp", "lowercase"),
+        ("-acme", "hyphen"),
+        ("acme-", "hyphen"),
+        ("1acme", "start with a letter"),
+        ("ac--me", "consecutive"),
+        ("admin", "reserved"),
+        ("www", "reserved"),
+    ],
 )
 def test_slug_rules(slug: str, problem: str | None) -> None:
     found = slug_problem(slug)
@@ -77,15 +118,23 @@ class TestUsageInfo:
         info = usage.usage_info(_org(), counts, api_keys=1)  # type: ignore[arg-type]
         assert info["plan"] == "free" and info["plan_display_name"] == "Free"
         assert set(info["usage"]) == set(usage.RESOURCES)
-        assert info["usage"]["jobs_today"] == {"current": 500, "limit": 1000,
-                                               "percentage": 50.0, "is_disabled": False}
+        assert info["usage"]["jobs_today"] == {
+            "current": 500,
+            "limit": 1000,
+            "percentage": 50.0,
+            "is_disabled": False,
+        }
         assert info["usage"]["workflows"]["is_disabled"] is True
         assert info["usage"]["workflows"]["percentage"] is None
         assert info["usage"]["schedules"]["tracked"] is False
         severities = {w["resource"]: w["severity"] for w in info["warnings"]}
         # free warns from 50 %; 10/10 active jobs is critical
-        assert severities == {"jobs_today": "warning", "active_jobs": "critical",
-                              "queues": "warning", "api_keys": "warning"}
+        assert severities == {
+            "jobs_today": "warning",
+            "active_jobs": "critical",
+            "queues": "warning",
+            "api_keys": "warning",
+        }
 
     def test_paid_plans_warn_at_80_percent_and_unlimited_never(self) -> None:
         counts = SimpleNamespace(jobs_today=5000, active_jobs=450, queues=0, workers=0)

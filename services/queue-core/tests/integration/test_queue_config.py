@@ -82,8 +82,9 @@ class TestPauseResume:
     ) -> None:
         with pytest.raises(errors.NotFound):
             await services.queues.pause(tenant, "ghost", "typo")
-        rows = await sql(pool, "SELECT 1 FROM core.queue_config WHERE organization_id = $1",
-                         tenant.org_id)
+        rows = await sql(
+            pool, "SELECT 1 FROM core.queue_config WHERE organization_id = $1", tenant.org_id
+        )
         assert rows == []
 
     async def test_resume_unknown_queue_is_not_found(

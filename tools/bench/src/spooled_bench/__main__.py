@@ -34,7 +34,8 @@ def _pct(values: list[float], p: float) -> float:
 class Bench:
     def __init__(self, base_url: str, api_key: str) -> None:
         self.client = httpx.AsyncClient(
-            base_url=base_url, timeout=60,
+            base_url=base_url,
+            timeout=60,
             headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
         )
@@ -44,8 +45,9 @@ class Bench:
         self.results.append(row)
         print(orjson.dumps(row).decode(), flush=True)
 
-    async def _gather_bounded(self, n: int, concurrency: int,
-                              fn: Callable[[int], Awaitable[None]]) -> None:
+    async def _gather_bounded(
+        self, n: int, concurrency: int, fn: Callable[[int], Awaitable[None]]
+    ) -> None:
         it = iter(range(n))
 
         async def runner() -> None:
@@ -58,8 +60,10 @@ class Bench:
         batches = (jobs + 99) // 100
 
         async def one(i: int) -> None:
-            body = {"queue_name": queue,
-                    "jobs": [{"payload": {**PAYLOAD, "n": i * 100 + k}} for k in range(100)]}
+            body = {
+                "queue_name": queue,
+                "jobs": [{"payload": {**PAYLOAD, "n": i * 100 + k}} for k in range(100)],
+            }
             r = await self.client.post("/api/v1/jobs/bulk", content=orjson.dumps(body))
             r.raise_for_status()
             if r.json()["failure_count"]:
@@ -68,8 +72,12 @@ class Bench:
         t0 = time.perf_counter()
         await self._gather_bounded(batches, concurrency, one)
         dt = time.perf_counter() - t0
-        self.report(workload="W1 bulk enqueue (REST)", jobs=batches * 100, seconds=round(dt, 3),
-                    jobs_per_sec=round(batches * 100 / dt))
+        self.report(
+            workload="W1 bulk enqueue (REST)",
+            jobs=batches * 100,
+            seconds=round(dt, 3),
+            jobs_per_sec=round(batches * 100 / dt),
+        )
 
     async def drain_rest(self, queue: str, expected: int, in_flight: int) -> None:
         done = 0
@@ -79,9 +87,17 @@ class Bench:
             nonlocal done
             idle = 0
             while done < expected and idle < 50:
-                r = await self.client.post("/api/v1/jobs/claim", content=orjson.dumps(
-                    {"queue_name": queue, "worker_id": "bench-w1", "limit": in_flight,
-                     "lease_duration_secs": 60}))
+                r = await self.client.post(
+                    "/api/v1/jobs/claim",
+                    content=orjson.dumps(
+                        {
+                            "queue_name": queue,
+                            "worker_id": "bench-w1",
+                            "limit": in_flight,
+                            "lease_duration_secs": 60,
+                        }
+                    ),
+                )
                 r.raise_for_status()
                 jobs = r.json()["jobs"]
                 if not jobs:
@@ -89,18 +105,33 @@ class Bench:
                     await asyncio.sleep(0.02)
                     continue
                 idle = 0
-                await asyncio.gather(*(self.client.post(
-                    f"/api/v1/jobs/{j['id']}/complete",
-                    content=orjson.dumps({"worker_id": "bench-w1", "lease_id": j["lease_id"],
-                                          "result": {"ok": True}})) for j in jobs))
+                await asyncio.gather(
+                    *(
+                        self.client.post(
+                            f"/api/v1/jobs/{j['id']}/complete",
+                            content=orjson.dumps(
+                                {
+                                    "worker_id": "bench-w1",
+                                    "lease_id": j["lease_id"],
+                                    "result": {"ok": True},
+                                }
+                            ),
+                        )
+                        for j in jobs
+                    )
+                )
                 done += len(jobs)
 
         await worker()
         dt = time.perf_counter() - t0
         stats = (await self.client.get("/api/v1/jobs/stats", params={"queue_name": queue})).json()
-        self.report(workload=f"W2 drain (REST claim/complete, {in_flight} in flight)",
-                    jobs=done, seconds=round(dt, 3), jobs_per_sec=round(done / dt),
-                    completed_in_db=stats.get("completed"))
+        self.report(
+            workload=f"W2 drain (REST claim/complete, {in_flight} in flight)",
+            jobs=done,
+            seconds=round(dt, 3),
+            jobs_per_sec=round(done / dt),
+            completed_in_db=stats.get("completed"),
+        )
 
     async def single_enqueue_latency(self, queue: str, requests: int, concurrency: int) -> None:
         lat: list[float] = []
@@ -115,9 +146,13 @@ class Bench:
         t0 = time.perf_counter()
         await self._gather_bounded(requests, concurrency, one)
         dt = time.perf_counter() - t0
-        self.report(workload=f"POST /jobs latency, concurrency {concurrency}", requests=requests,
-                    p50_ms=round(statistics.median(lat), 2), p99_ms=round(_pct(lat, 99), 2),
-                    req_per_sec=round(requests / dt))
+        self.report(
+            workload=f"POST /jobs latency, concurrency {concurrency}",
+            requests=requests,
+            p50_ms=round(statistics.median(lat), 2),
+            p99_ms=round(_pct(lat, 99), 2),
+            req_per_sec=round(requests / dt),
+        )
 
     def table(self) -> None:
         print("\n| workload | result |\n|---|---|")
@@ -140,7 +175,9 @@ async def _run(base_url: str, api_key: str, jobs: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="spooled-bench")
-    parser.add_argument("--jobs", type=int, default=int(os.environ.get("SPOOLED_BENCH_JOBS", 20000)))
+    parser.add_argument(
+        "--jobs", type=int, default=int(os.environ.get("SPOOLED_BENCH_JOBS", 20000))
+    )
     args = parser.parse_args()
     url, key = os.environ.get("SPOOLED_BENCH_URL"), os.environ.get("SPOOLED_BENCH_API_KEY")
     if url and key:

@@ -21,25 +21,48 @@ ALL_QUEUES = ["*"]
 def summary(row: asyncpg.Record) -> dict[str, Any]:
     """The upstream key summary (never the hash, never the raw key)."""
     return {
-        "id": row["id"], "name": row["name"], "key_prefix": row["key_prefix"],
-        "queues": list(row["queues"]), "rate_limit": row["rate_limit"],
-        "is_active": row["is_active"], "created_at": timefmt.iso(row["created_at"]),
-        "last_used": timefmt.iso(row["last_used"]), "expires_at": timefmt.iso(row["expires_at"]),
+        "id": row["id"],
+        "name": row["name"],
+        "key_prefix": row["key_prefix"],
+        "queues": list(row["queues"]),
+        "rate_limit": row["rate_limit"],
+        "is_active": row["is_active"],
+        "created_at": timefmt.iso(row["created_at"]),
+        "last_used": timefmt.iso(row["last_used"]),
+        "expires_at": timefmt.iso(row["expires_at"]),
     }
 
 
 async def insert(
-    conn: asyncpg.Connection, org_id: str, *, name: str, queues: Sequence[str],
-    rate_limit: int | None, expires_at: datetime | None, env: str,
+    conn: asyncpg.Connection,
+    org_id: str,
+    *,
+    name: str,
+    queues: Sequence[str],
+    rate_limit: int | None,
+    expires_at: datetime | None,
+    env: str,
 ) -> dict[str, Any]:
     """Mint and store a key inside the caller's transaction; returns the 201 body."""
     new = keys.mint(env)
-    row = await conn.fetchrow(queries.insert_key, str(uuid.uuid4()), org_id, name,
-                              new.lookup_hash, new.key_prefix, list(queues), rate_limit,
-                              expires_at)
-    return {"id": row["id"], "key": new.raw, "name": row["name"],
-            "created_at": timefmt.iso(row["created_at"]),
-            "expires_at": timefmt.iso(row["expires_at"])}
+    row = await conn.fetchrow(
+        queries.insert_key,
+        str(uuid.uuid4()),
+        org_id,
+        name,
+        new.lookup_hash,
+        new.key_prefix,
+        list(queues),
+        rate_limit,
+        expires_at,
+    )
+    return {
+        "id": row["id"],
+        "key": new.raw,
+        "name": row["name"],
+        "created_at": timefmt.iso(row["created_at"]),
+        "expires_at": timefmt.iso(row["expires_at"]),
+    }
 
 
 async def enforce_key_cap(conn: asyncpg.Connection, org_id: str) -> None:
@@ -72,14 +95,28 @@ def scope_within(requested: Sequence[str] | None, caller: tuple[str, ...]) -> li
 
 
 async def create(
-    pool: asyncpg.Pool, org_id: str, *, name: str, queues: Sequence[str],
-    rate_limit: int | None, expires_at: datetime | None, env: str, enforce_cap: bool = True,
+    pool: asyncpg.Pool,
+    org_id: str,
+    *,
+    name: str,
+    queues: Sequence[str],
+    rate_limit: int | None,
+    expires_at: datetime | None,
+    env: str,
+    enforce_cap: bool = True,
 ) -> dict[str, Any]:
     async with db.tenant_tx(pool, org_id) as conn:
         if enforce_cap:
             await enforce_key_cap(conn, org_id)
-        return await insert(conn, org_id, name=name, queues=queues, rate_limit=rate_limit,
-                            expires_at=expires_at, env=env)
+        return await insert(
+            conn,
+            org_id,
+            name=name,
+            queues=queues,
+            rate_limit=rate_limit,
+            expires_at=expires_at,
+            env=env,
+        )
 
 
 async def list_keys(pool: asyncpg.Pool, org_id: str) -> list[dict[str, Any]]:
@@ -97,8 +134,14 @@ async def get(pool: asyncpg.Pool, org_id: str, key_id: str) -> dict[str, Any]:
 
 
 async def update(
-    pool: asyncpg.Pool, org_id: str, key_id: str, *, name: str | None,
-    queues: Sequence[str] | None, rate_limit: int | None, is_active: bool | None,
+    pool: asyncpg.Pool,
+    org_id: str,
+    key_id: str,
+    *,
+    name: str | None,
+    queues: Sequence[str] | None,
+    rate_limit: int | None,
+    is_active: bool | None,
 ) -> dict[str, Any]:
     async with db.tenant_tx(pool, org_id) as conn:
         current = await conn.fetchrow(queries.get_key, org_id, key_id)
@@ -106,9 +149,15 @@ async def update(
             raise errors.NotFound("API key not found")
         if is_active and not current["is_active"]:
             await enforce_key_cap(conn, org_id)
-        row = await conn.fetchrow(queries.update_key, org_id, key_id, name,
-                                  list(queues) if queues is not None else None,
-                                  rate_limit, is_active)
+        row = await conn.fetchrow(
+            queries.update_key,
+            org_id,
+            key_id,
+            name,
+            list(queues) if queues is not None else None,
+            rate_limit,
+            is_active,
+        )
     # Scope or state changed: drop cached lookups so it applies at once here.
     authenticate.invalidate()
     return summary(row)

@@ -47,9 +47,14 @@ class KeyRecord:
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> KeyRecord:
         return cls(
-            id=row["id"], organization_id=row["organization_id"], queues=tuple(row["queues"]),
-            rate_limit=row["rate_limit"], is_active=row["is_active"],
-            expires_at=row["expires_at"], last_used=row["last_used"], plan_tier=row["plan_tier"],
+            id=row["id"],
+            organization_id=row["organization_id"],
+            queues=tuple(row["queues"]),
+            rate_limit=row["rate_limit"],
+            is_active=row["is_active"],
+            expires_at=row["expires_at"],
+            last_used=row["last_used"],
+            plan_tier=row["plan_tier"],
         )
 
     def check(self) -> None:
@@ -105,8 +110,12 @@ async def authenticate_api_key(pool: asyncpg.Pool, raw_key: str) -> Principal:
     record.check()
     _touch_later(pool, record)
     return Principal(
-        org_id=record.organization_id, api_key_id=record.id, queues=record.queues,
-        via="api_key", expires_at=record.expires_at, rate_limit=record.rate_limit,
+        org_id=record.organization_id,
+        api_key_id=record.id,
+        queues=record.queues,
+        via="api_key",
+        expires_at=record.expires_at,
+        rate_limit=record.rate_limit,
         plan_tier=record.plan_tier,
     )
 
@@ -117,8 +126,9 @@ async def session_key(pool: asyncpg.Pool, claims: tokens.Claims) -> KeyRecord:
     hit = _sessions.get(cache_key)
     if hit is None:
         async with db.tenant_tx(pool, claims.org_id) as conn:
-            row = await conn.fetchrow(queries.session_key, claims.api_key_id, claims.org_id,
-                                      [claims.jti, claims.sid])
+            row = await conn.fetchrow(
+                queries.session_key, claims.api_key_id, claims.org_id, [claims.jti, claims.sid]
+            )
         if row is None:
             raise errors.Unauthorized("Invalid token")
         hit = (KeyRecord.from_row(row), bool(row["revoked"]))
@@ -139,10 +149,16 @@ async def authenticate_access_token(pool: asyncpg.Pool, secret: str, token: str)
     _touch_later(pool, record)
     # The key's *current* scope wins over the one frozen into the token.
     return Principal(
-        org_id=record.organization_id, api_key_id=record.id, queues=record.queues, via="jwt",
-        issued_at=claims.issued_at, expires_at=claims.expires_at,
-        rate_limit=record.rate_limit, plan_tier=record.plan_tier,
-        token_id=claims.jti, session_id=claims.sid,
+        org_id=record.organization_id,
+        api_key_id=record.id,
+        queues=record.queues,
+        via="jwt",
+        issued_at=claims.issued_at,
+        expires_at=claims.expires_at,
+        rate_limit=record.rate_limit,
+        plan_tier=record.plan_tier,
+        token_id=claims.jti,
+        session_id=claims.sid,
     )
 
 

@@ -19,8 +19,7 @@ QueueEntry = Annotated[
     str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.\-*]+$")
 ]
 QueueScope = Annotated[list[QueueEntry], Field(max_length=50)]
-KeyName = Annotated[str, StringConstraints(min_length=1, max_length=100,
-                                           pattern=KEY_NAME_PATTERN)]
+KeyName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=KEY_NAME_PATTERN)]
 
 
 class LoginRequest(BaseModel):

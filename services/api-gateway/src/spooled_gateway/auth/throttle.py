@@ -116,5 +116,6 @@ async def check_slug_rate(pool: asyncpg.Pool, ip: str) -> None:
     window = await hit(pool, f"slug:{ip}", 60)
     if window.hits > SLUG_CHECKS_PER_MINUTE:
         retry = window.retry_after_s
-        raise errors.RateLimited(headers={"Retry-After": str(retry)},
-                                 details={"retry_after_seconds": retry})
+        raise errors.RateLimited(
+            headers={"Retry-After": str(retry)}, details={"retry_after_seconds": retry}
+        )

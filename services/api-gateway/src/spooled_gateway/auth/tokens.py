@@ -51,9 +51,16 @@ class Claims:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "sub": self.sub, "org_id": self.org_id, "api_key_id": self.api_key_id,
-            "queues": list(self.queues), "iat": self.iat, "exp": self.exp, "nbf": self.nbf,
-            "jti": self.jti, "token_type": self.token_type, "sid": self.sid,
+            "sub": self.sub,
+            "org_id": self.org_id,
+            "api_key_id": self.api_key_id,
+            "queues": list(self.queues),
+            "iat": self.iat,
+            "exp": self.exp,
+            "nbf": self.nbf,
+            "jti": self.jti,
+            "token_type": self.token_type,
+            "sid": self.sid,
         }
 
 
@@ -72,14 +79,27 @@ def lifetimes(hours: int) -> tuple[int, int]:
 
 
 def issue(
-    secret: str, lifetime_s: int, *, org_id: str, api_key_id: str, queues: tuple[str, ...],
-    token_type: str, sid: str,
+    secret: str,
+    lifetime_s: int,
+    *,
+    org_id: str,
+    api_key_id: str,
+    queues: tuple[str, ...],
+    token_type: str,
+    sid: str,
 ) -> tuple[str, Claims]:
     now = int(datetime.now(UTC).timestamp())
     claims = Claims(
-        sub=org_id, org_id=org_id, api_key_id=api_key_id, queues=tuple(queues),
-        iat=now, exp=now + lifetime_s, nbf=now, jti=str(uuid.uuid4()),
-        token_type=token_type, sid=sid,
+        sub=org_id,
+        org_id=org_id,
+        api_key_id=api_key_id,
+        queues=tuple(queues),
+        iat=now,
+        exp=now + lifetime_s,
+        nbf=now,
+        jti=str(uuid.uuid4()),
+        token_type=token_type,
+        sid=sid,
     )
     return jwt.encode(claims.as_dict(), secret, algorithm=ALGORITHM), claims
 
@@ -90,8 +110,12 @@ def issue_pair(
     """Open a session: an access token and a refresh token sharing one ``sid``."""
     access_s, refresh_s = lifetimes(hours)
     sid = str(uuid.uuid4())
-    common: dict[str, Any] = {"org_id": org_id, "api_key_id": api_key_id, "queues": queues,
-                              "sid": sid}
+    common: dict[str, Any] = {
+        "org_id": org_id,
+        "api_key_id": api_key_id,
+        "queues": queues,
+        "sid": sid,
+    }
     access_token, access = issue(secret, access_s, token_type=ACCESS, **common)
     refresh_token, refresh = issue(secret, refresh_s, token_type=REFRESH, **common)
     return TokenPair(access_token, refresh_token, access, refresh)
@@ -121,9 +145,15 @@ def _claims_from(raw: dict[str, Any]) -> Claims:
     if raw["token_type"] not in (ACCESS, REFRESH) or raw["sub"] != raw["org_id"]:
         raise ValueError("malformed token type or subject")
     return Claims(
-        sub=raw["sub"], org_id=raw["org_id"], api_key_id=raw["api_key_id"],
-        queues=tuple(queues), iat=int(raw["iat"]), exp=int(raw["exp"]), nbf=int(raw["nbf"]),
-        jti=raw["jti"], token_type=raw["token_type"],
+        sub=raw["sub"],
+        org_id=raw["org_id"],
+        api_key_id=raw["api_key_id"],
+        queues=tuple(queues),
+        iat=int(raw["iat"]),
+        exp=int(raw["exp"]),
+        nbf=int(raw["nbf"]),
+        jti=raw["jti"],
+        token_type=raw["token_type"],
         # Tokens without a session id are their own session.
         sid=str(raw.get("sid") or raw["jti"]),
     )
@@ -139,8 +169,9 @@ async def revoke_session(pool: asyncpg.Pool, claims: Claims, *, refresh_lifetime
     """
     session_until = max(claims.expires_at, claims.issued_at + timedelta(seconds=refresh_lifetime_s))
     async with db.translate_errors(), pool.acquire() as conn, conn.transaction():
-        await conn.execute(queries.revoke_token, claims.jti, "jti", claims.org_id,
-                           claims.expires_at)
+        await conn.execute(
+            queries.revoke_token, claims.jti, "jti", claims.org_id, claims.expires_at
+        )
         await conn.execute(queries.revoke_token, claims.sid, "sid", claims.org_id, session_until)
         await conn.execute(queries.sweep_revoked_tokens)
 

@@ -43,8 +43,12 @@ class QueueOps:
         return pb.EnqueueResponse(job_id=out.id, created=out.created)
 
     async def claim(
-        self, who: Principal, req: pb.DequeueRequest | pb.StreamJobsRequest, *,
-        limit: int, wait_ms: int = 0,
+        self,
+        who: Principal,
+        req: pb.DequeueRequest | pb.StreamJobsRequest,
+        *,
+        limit: int,
+        wait_ms: int = 0,
     ) -> list[pb.Job]:
         """Claim up to ``limit`` jobs, waiting up to ``wait_ms`` for the first to arrive."""
         rules.check_queue_name(req.queue_name)
@@ -66,31 +70,47 @@ class QueueOps:
         _settle_ids(req)
         result = convert.struct_to_json(req.result) if req.HasField("result") else b""
         rules.check_size("Result", len(result), self._max_payload)
-        await self._core.call(who.tenant, "CompleteJob", core_pb.CompleteJobRequest(
-            job_id=req.job_id, worker_id=req.worker_id, lease_id=req.lease_id, result=result,
-        ))
+        await self._core.call(
+            who.tenant,
+            "CompleteJob",
+            core_pb.CompleteJobRequest(
+                job_id=req.job_id,
+                worker_id=req.worker_id,
+                lease_id=req.lease_id,
+                result=result,
+            ),
+        )
         return pb.CompleteResponse(success=True)
 
     async def fail(self, who: Principal, req: pb.FailRequest) -> pb.FailResponse:
         _settle_ids(req)
         call = core_pb.FailJobRequest(
-            job_id=req.job_id, worker_id=req.worker_id, lease_id=req.lease_id,
+            job_id=req.job_id,
+            worker_id=req.worker_id,
+            lease_id=req.lease_id,
             error=rules.error_text(req.error),
         )
         if req.HasField("retry"):
             call.retry = req.retry
         out = await self._core.call(who.tenant, "FailJob", call)
         return pb.FailResponse(
-            success=True, will_retry=out.will_retry,
+            success=True,
+            will_retry=out.will_retry,
             next_retry_delay_secs=out.next_retry_delay_secs,
         )
 
     async def renew(self, who: Principal, req: pb.RenewLeaseRequest) -> pb.RenewLeaseResponse:
         _settle_ids(req)
-        out = await self._core.call(who.tenant, "HeartbeatJob", core_pb.HeartbeatJobRequest(
-            job_id=req.job_id, worker_id=req.worker_id, lease_id=req.lease_id,
-            lease_duration_secs=rules.lease_secs(req.extension_secs),
-        ))
+        out = await self._core.call(
+            who.tenant,
+            "HeartbeatJob",
+            core_pb.HeartbeatJobRequest(
+                job_id=req.job_id,
+                worker_id=req.worker_id,
+                lease_id=req.lease_id,
+                lease_duration_secs=rules.lease_secs(req.extension_secs),
+            ),
+        )
         resp = pb.RenewLeaseResponse(success=True)
         if out.HasField("lease_expires_at"):
             resp.new_expires_at.CopyFrom(out.lease_expires_at)
@@ -111,12 +131,19 @@ class QueueOps:
     ) -> pb.GetQueueStatsResponse:
         rules.check_queue_name(req.queue_name)
         who.require_queue(req.queue_name)
-        s = await self._core.call(who.tenant, "GetQueueStats",
-                                  core_pb.QueueRef(queue_name=req.queue_name))
+        s = await self._core.call(
+            who.tenant, "GetQueueStats", core_pb.QueueRef(queue_name=req.queue_name)
+        )
         return pb.GetQueueStatsResponse(
-            queue_name=req.queue_name, pending=s.pending, scheduled=s.scheduled,
-            processing=s.processing, completed=s.completed, failed=s.failed,
-            deadletter=s.deadletter, total=s.total, max_age_ms=s.max_age_ms,
+            queue_name=req.queue_name,
+            pending=s.pending,
+            scheduled=s.scheduled,
+            processing=s.processing,
+            completed=s.completed,
+            failed=s.failed,
+            deadletter=s.deadletter,
+            total=s.total,
+            max_age_ms=s.max_age_ms,
         )
 
 

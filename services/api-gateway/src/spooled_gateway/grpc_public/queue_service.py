@@ -97,7 +97,9 @@ class QueueServicer(spooled_pb2_grpc.QueueServiceServicer):
                 yield job
 
     async def _stream_claim(
-        self, session: StreamSession, request: pb.StreamJobsRequest,
+        self,
+        session: StreamSession,
+        request: pb.StreamJobsRequest,
         context: grpc.aio.ServicerContext,
     ) -> list[pb.Job]:
         """One long-poll cycle of StreamJobs; aborts the call on a lasting error."""
@@ -118,7 +120,8 @@ class QueueServicer(spooled_pb2_grpc.QueueServiceServicer):
         return jobs
 
     async def ProcessJobs(  # type: ignore[override]
-        self, request_iterator: AsyncIterable[pb.ProcessRequest],
+        self,
+        request_iterator: AsyncIterable[pb.ProcessRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.ProcessResponse]:
         try:

@@ -76,8 +76,9 @@ class WorkerServicer(spooled_pb2_grpc.WorkerServiceServicer):
         who = await self._auth.principal(context)
         rules.require(request.worker_id, "Worker ID")
         try:
-            await self._core.call(who.tenant, "DeregisterWorker",
-                                  core_pb.WorkerRef(worker_id=request.worker_id))
+            await self._core.call(
+                who.tenant, "DeregisterWorker", core_pb.WorkerRef(worker_id=request.worker_id)
+            )
         except errors.NotFound:
             return pb.DeregisterResponse(success=False)
         return pb.DeregisterResponse(success=True)

@@ -44,19 +44,28 @@ async def _gather_usage(core: CoreClient, org_ids: list[str], *, strict: bool) -
 
 
 async def list_orgs(
-    pool: asyncpg.Pool, core: CoreClient, *, plan_tier: str | None, search: str | None,
-    limit: int, offset: int, sort_by: SortBy, sort_order: SortOrder,
+    pool: asyncpg.Pool,
+    core: CoreClient,
+    *,
+    plan_tier: str | None,
+    search: str | None,
+    limit: int,
+    offset: int,
+    sort_by: SortBy,
+    sort_order: SortOrder,
 ) -> dict[str, Any]:
     # Both parts come from closed Literal sets, never from raw input.
     order = f"{sort_by} {sort_order.upper()}, id"
     pattern = _like_pattern(search)
     async with db.maintenance_tx(pool) as conn:
         total = await conn.fetchval(queries.admin_count_orgs, plan_tier, pattern)
-        rows = await conn.fetch(queries.admin_list_orgs.format(order=order), plan_tier, pattern,
-                                limit, offset)
+        rows = await conn.fetch(
+            queries.admin_list_orgs.format(order=order), plan_tier, pattern, limit, offset
+        )
         ids = [r["id"] for r in rows]
-        key_counts = {r["organization_id"]: r["n"]
-                      for r in await conn.fetch(queries.active_key_counts, ids)}
+        key_counts = {
+            r["organization_id"]: r["n"] for r in await conn.fetch(queries.active_key_counts, ids)
+        }
     usages = await _gather_usage(core, ids, strict=False)
     orgs = []
     for row, u in zip(rows, usages, strict=True):
@@ -93,17 +102,21 @@ async def org_detail(pool: asyncpg.Pool, core: CoreClient, org_id: str) -> dict[
     return body
 
 
-async def patch_org(
-    pool: asyncpg.Pool, org_id: str, changes: dict[str, Any]
-) -> dict[str, Any]:
+async def patch_org(pool: asyncpg.Pool, org_id: str, changes: dict[str, Any]) -> dict[str, Any]:
     """Apply the fields present in ``changes``; ``custom_limits`` null or {} clears it."""
     clear_or_set = "custom_limits" in changes
     limits = changes.get("custom_limits") or None
     async with db.maintenance_tx(pool) as conn:
         try:
             row = await conn.fetchrow(
-                queries.admin_update_org, org_id, changes.get("name"), changes.get("plan_tier"),
-                changes.get("billing_email"), limits, clear_or_set, changes.get("settings"),
+                queries.admin_update_org,
+                org_id,
+                changes.get("name"),
+                changes.get("plan_tier"),
+                changes.get("billing_email"),
+                limits,
+                clear_or_set,
+                changes.get("settings"),
             )
         except asyncpg.UniqueViolationError as exc:
             raise service.duplicate_org(exc) from exc
@@ -143,15 +156,25 @@ async def stats(pool: asyncpg.Pool, core: CoreClient, uptime_s: int) -> dict[str
     counts = await _gather_usage(core, ids, strict=True)
     workers = sum(u.workers for u in counts)
     return {
-        "organizations": {"total": org_row["total"], "by_plan": by_plan,
-                          "created_today": org_row["created_today"],
-                          "created_this_week": org_row["created_this_week"]},
-        "jobs": {"total_active": sum(u.active_jobs for u in counts),
-                 "pending": sum(u.pending for u in counts),
-                 "processing": sum(u.processing for u in counts),
-                 "completed_24h": 0, "failed_24h": 0,
-                 "unavailable": ["completed_24h", "failed_24h"]},
-        "workers": {"total": workers, "healthy": workers, "degraded": 0,
-                    "unavailable": ["degraded"]},
+        "organizations": {
+            "total": org_row["total"],
+            "by_plan": by_plan,
+            "created_today": org_row["created_today"],
+            "created_this_week": org_row["created_this_week"],
+        },
+        "jobs": {
+            "total_active": sum(u.active_jobs for u in counts),
+            "pending": sum(u.pending for u in counts),
+            "processing": sum(u.processing for u in counts),
+            "completed_24h": 0,
+            "failed_24h": 0,
+            "unavailable": ["completed_24h", "failed_24h"],
+        },
+        "workers": {
+            "total": workers,
+            "healthy": workers,
+            "degraded": 0,
+            "unavailable": ["degraded"],
+        },
         "system": {"api_version": "v1", "uptime_seconds": uptime_s},
     }

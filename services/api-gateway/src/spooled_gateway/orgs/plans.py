@@ -21,12 +21,21 @@ TIERS = ("free", "starter", "pro", "enterprise")
 #: Limits a per-org ``custom_limits`` object may override, and whether JSON
 #: null means "unlimited" for them (only the optional caps).
 _OPTIONAL_CAPS = (
-    "max_jobs_per_day", "max_active_jobs", "max_queues", "max_workers", "max_api_keys",
-    "max_schedules", "max_workflows", "max_webhooks",
+    "max_jobs_per_day",
+    "max_active_jobs",
+    "max_queues",
+    "max_workers",
+    "max_api_keys",
+    "max_schedules",
+    "max_workflows",
+    "max_webhooks",
 )
 _REQUIRED_NUMBERS = (
-    "max_payload_size_bytes", "rate_limit_requests_per_second", "rate_limit_burst",
-    "job_retention_days", "history_retention_days",
+    "max_payload_size_bytes",
+    "rate_limit_requests_per_second",
+    "rate_limit_burst",
+    "job_retention_days",
+    "history_retention_days",
 )
 
 
@@ -58,36 +67,72 @@ class PlanLimits:
 
 PLANS: dict[str, PlanLimits] = {
     "free": PlanLimits(
-        tier="free", display_name="Free",
-        max_jobs_per_day=1_000, max_active_jobs=10, max_queues=2, max_workers=1,
-        max_api_keys=2, max_schedules=1, max_workflows=0, max_webhooks=1,
+        tier="free",
+        display_name="Free",
+        max_jobs_per_day=1_000,
+        max_active_jobs=10,
+        max_queues=2,
+        max_workers=1,
+        max_api_keys=2,
+        max_schedules=1,
+        max_workflows=0,
+        max_webhooks=1,
         max_payload_size_bytes=65_536,
-        rate_limit_requests_per_second=5, rate_limit_burst=10,
-        job_retention_days=3, history_retention_days=1,
+        rate_limit_requests_per_second=5,
+        rate_limit_burst=10,
+        job_retention_days=3,
+        history_retention_days=1,
     ),
     "starter": PlanLimits(
-        tier="starter", display_name="Starter",
-        max_jobs_per_day=10_000, max_active_jobs=500, max_queues=10, max_workers=5,
-        max_api_keys=5, max_schedules=10, max_workflows=5, max_webhooks=5,
+        tier="starter",
+        display_name="Starter",
+        max_jobs_per_day=10_000,
+        max_active_jobs=500,
+        max_queues=10,
+        max_workers=5,
+        max_api_keys=5,
+        max_schedules=10,
+        max_workflows=5,
+        max_webhooks=5,
         max_payload_size_bytes=262_144,
-        rate_limit_requests_per_second=25, rate_limit_burst=50,
-        job_retention_days=14, history_retention_days=7,
+        rate_limit_requests_per_second=25,
+        rate_limit_burst=50,
+        job_retention_days=14,
+        history_retention_days=7,
     ),
     "pro": PlanLimits(
-        tier="pro", display_name="Pro",
-        max_jobs_per_day=100_000, max_active_jobs=5_000, max_queues=50, max_workers=25,
-        max_api_keys=25, max_schedules=50, max_workflows=25, max_webhooks=20,
+        tier="pro",
+        display_name="Pro",
+        max_jobs_per_day=100_000,
+        max_active_jobs=5_000,
+        max_queues=50,
+        max_workers=25,
+        max_api_keys=25,
+        max_schedules=50,
+        max_workflows=25,
+        max_webhooks=20,
         max_payload_size_bytes=1_048_576,
-        rate_limit_requests_per_second=100, rate_limit_burst=200,
-        job_retention_days=30, history_retention_days=30,
+        rate_limit_requests_per_second=100,
+        rate_limit_burst=200,
+        job_retention_days=30,
+        history_retention_days=30,
     ),
     "enterprise": PlanLimits(
-        tier="enterprise", display_name="Enterprise",
-        max_jobs_per_day=None, max_active_jobs=None, max_queues=None, max_workers=None,
-        max_api_keys=None, max_schedules=None, max_workflows=None, max_webhooks=None,
+        tier="enterprise",
+        display_name="Enterprise",
+        max_jobs_per_day=None,
+        max_active_jobs=None,
+        max_queues=None,
+        max_workers=None,
+        max_api_keys=None,
+        max_schedules=None,
+        max_workflows=None,
+        max_webhooks=None,
         max_payload_size_bytes=5_242_880,
-        rate_limit_requests_per_second=500, rate_limit_burst=1_000,
-        job_retention_days=90, history_retention_days=90,
+        rate_limit_requests_per_second=500,
+        rate_limit_burst=1_000,
+        job_retention_days=90,
+        history_retention_days=90,
     ),
 }
 
@@ -134,8 +179,13 @@ def quota_exceeded(resource: str, current: int, limit: int, plan: str) -> errors
     """The upstream plan-limit error: 429 ``QUOTA_EXCEEDED`` with resource/limit/plan fields."""
     nxt = upgrade_to(plan)
     message = f"{resource.replace('_', ' ')} limit reached ({current}/{limit})."
-    extra: dict[str, Any] = {"error": "limit_exceeded", "resource": resource,
-                             "current": current, "limit": limit, "plan": plan}
+    extra: dict[str, Any] = {
+        "error": "limit_exceeded",
+        "resource": resource,
+        "current": current,
+        "limit": limit,
+        "plan": plan,
+    }
     if nxt is not None:
         message += f" Upgrade to {nxt} for higher limits."
         extra["upgrade_to"] = nxt

@@ -15,10 +15,29 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _FORBID = ConfigDict(extra="forbid")
 
-RESERVED_SLUGS = frozenset({
-    "admin", "api", "app", "auth", "dashboard", "docs", "help", "internal", "login", "logout",
-    "metrics", "root", "settings", "signup", "status", "support", "system", "test", "www",
-})
+RESERVED_SLUGS = frozenset(
+    {
+        "admin",
+        "api",
+        "app",
+        "auth",
+        "dashboard",
+        "docs",
+        "help",
+        "internal",
+        "login",
+        "logout",
+        "metrics",
+        "root",
+        "settings",
+        "signup",
+        "status",
+        "support",
+        "system",
+        "test",
+        "www",
+    }
+)
 SLUG_MIN, SLUG_MAX = 3, 50
 _SLUG = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 _SLUG_CHARS = re.compile(r"^[a-z0-9-]+$")
@@ -40,7 +59,7 @@ def slug_problem(slug: str) -> str | None:
     if slug.startswith("-") or slug.endswith("-"):
         return "Slug cannot start or end with a hyphen"
     if not _SLUG.match(slug):
-        return ("Slug must start with a letter and may not contain consecutive hyphens")
+        return "Slug must start with a letter and may not contain consecutive hyphens"
     if slug in RESERVED_SLUGS:
         return f"Slug '{slug}' is reserved"
     return None

@@ -30,9 +30,13 @@ def org_body(row: asyncpg.Record) -> dict[str, Any]:
     """The upstream ``Organization`` JSON."""
     settings = {k: v for k, v in (row["settings"] or {}).items() if k not in _HIDDEN_SETTINGS}
     return {
-        "id": row["id"], "name": row["name"], "slug": row["slug"],
-        "plan_tier": row["plan_tier"], "billing_email": row["billing_email"],
-        "settings": settings, "custom_limits": row["custom_limits"],
+        "id": row["id"],
+        "name": row["name"],
+        "slug": row["slug"],
+        "plan_tier": row["plan_tier"],
+        "billing_email": row["billing_email"],
+        "settings": settings,
+        "custom_limits": row["custom_limits"],
         "stripe_customer_id": row["stripe_customer_id"],
         "stripe_subscription_id": row["stripe_subscription_id"],
         "stripe_subscription_status": row["stripe_subscription_status"],
@@ -44,8 +48,13 @@ def org_body(row: asyncpg.Record) -> dict[str, Any]:
 
 
 def org_summary(row: asyncpg.Record) -> dict[str, Any]:
-    return {"id": row["id"], "name": row["name"], "slug": row["slug"],
-            "plan_tier": row["plan_tier"], "created_at": timefmt.iso(row["created_at"])}
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "slug": row["slug"],
+        "plan_tier": row["plan_tier"],
+        "created_at": timefmt.iso(row["created_at"]),
+    }
 
 
 def duplicate_org(exc: asyncpg.UniqueViolationError) -> errors.Conflict:
@@ -55,8 +64,14 @@ def duplicate_org(exc: asyncpg.UniqueViolationError) -> errors.Conflict:
 
 
 async def create_org(
-    pool: asyncpg.Pool, *, name: str, slug: str, billing_email: str | None, key_env: str,
-    plan_tier: str = "free", settings: dict[str, Any] | None = None,
+    pool: asyncpg.Pool,
+    *,
+    name: str,
+    slug: str,
+    billing_email: str | None,
+    key_env: str,
+    plan_tier: str = "free",
+    settings: dict[str, Any] | None = None,
     custom_limits: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Create an org and its unrestricted first key; the 201 body of both create routes."""
@@ -64,12 +79,27 @@ async def create_org(
     settings = {**(settings or {}), "webhook_token": new_webhook_token()}
     async with db.tenant_tx(pool, org_id) as conn:
         try:
-            row = await conn.fetchrow(queries.insert_org, org_id, name, slug, plan_tier,
-                                      billing_email, settings, custom_limits or None)
+            row = await conn.fetchrow(
+                queries.insert_org,
+                org_id,
+                name,
+                slug,
+                plan_tier,
+                billing_email,
+                settings,
+                custom_limits or None,
+            )
         except asyncpg.UniqueViolationError as exc:
             raise duplicate_org(exc) from exc
-        key = await api_keys.insert(conn, org_id, name=INITIAL_KEY_NAME, queues=["*"],
-                                    rate_limit=None, expires_at=None, env=key_env)
+        key = await api_keys.insert(
+            conn,
+            org_id,
+            name=INITIAL_KEY_NAME,
+            queues=["*"],
+            rate_limit=None,
+            expires_at=None,
+            env=key_env,
+        )
     key.pop("expires_at")  # the initial key never expires; upstream omits the field
     return {"organization": org_body(row), "api_key": key}
 
@@ -83,7 +113,11 @@ async def get_org(pool: asyncpg.Pool, org_id: str) -> asyncpg.Record:
 
 
 async def update_org(
-    pool: asyncpg.Pool, org_id: str, *, name: str | None, billing_email: str | None,
+    pool: asyncpg.Pool,
+    org_id: str,
+    *,
+    name: str | None,
+    billing_email: str | None,
     settings: dict[str, Any] | None,
 ) -> asyncpg.Record:
     async with db.tenant_tx(pool, org_id) as conn:
@@ -151,7 +185,7 @@ def slugify(name: str) -> str:
 async def available_variant(pool: asyncpg.Pool, slug: str) -> str | None:
     """``slug`` if free, else a suffixed variant that is free (None if we give up)."""
     candidates = [slug] + [
-        f"{slug[:SLUG_MAX - 5].rstrip('-')}-{secrets.token_hex(2)}" for _ in range(3)
+        f"{slug[: SLUG_MAX - 5].rstrip('-')}-{secrets.token_hex(2)}" for _ in range(3)
     ]
     for candidate in candidates:
         if slug_problem(candidate) is None and not await slug_taken(pool, candidate):
@@ -170,6 +204,9 @@ async def check_slug(pool: asyncpg.Pool, slug: str) -> dict[str, Any]:
         return out
     if not await slug_taken(pool, slug):
         return {"available": True, "valid": True}
-    return {"available": False, "valid": True,
-            "error": "Organization with this slug already exists",
-            "suggestion": await available_variant(pool, slug)}
+    return {
+        "available": False,
+        "valid": True,
+        "error": "Organization with this slug already exists",
+        "suggestion": await available_variant(pool, slug),
+    }

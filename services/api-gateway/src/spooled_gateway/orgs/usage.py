@@ -37,8 +37,9 @@ FANOUT_TIMEOUT_S = 3.0
 
 async def core_usage(core: CoreClient, org_id: str, *, timeout: float | None = None) -> Any:
     """queue-core's counters for one org (raises 503 when queue-core is down)."""
-    return await core.call(Tenant.from_scope(org_id, None), "GetUsage", pb.UsageRequest(),
-                           timeout=timeout)
+    return await core.call(
+        Tenant.from_scope(org_id, None), "GetUsage", pb.UsageRequest(), timeout=timeout
+    )
 
 
 async def core_usage_or_none(core: CoreClient, org_id: str) -> Any | None:
@@ -56,8 +57,12 @@ async def active_key_count(pool: asyncpg.Pool, org_id: str) -> int:
 
 def _item(current: int, limit: int | None, *, tracked: bool = True) -> dict[str, Any]:
     pct = None if not limit else round(current * 100.0 / limit, 2)
-    item: dict[str, Any] = {"current": current, "limit": limit, "percentage": pct,
-                            "is_disabled": limit == 0}
+    item: dict[str, Any] = {
+        "current": current,
+        "limit": limit,
+        "percentage": pct,
+        "is_disabled": limit == 0,
+    }
     if not tracked:
         item["tracked"] = False
     return item
@@ -69,20 +74,31 @@ def _warning(resource: str, item: dict[str, Any], threshold: float) -> dict[str,
         return None
     label = _LABELS.get(resource, resource.replace("_", " ").capitalize())
     if pct >= 100:
-        return {"resource": resource, "severity": "critical",
-                "message": f"{label} limit reached ({item['current']}/{item['limit']})"}
+        return {
+            "resource": resource,
+            "severity": "critical",
+            "message": f"{label} limit reached ({item['current']}/{item['limit']})",
+        }
     if pct >= threshold:
-        return {"resource": resource, "severity": "warning",
-                "message": f"{label} at {pct:.0f}% of the plan limit "
-                           f"({item['current']}/{item['limit']})"}
+        return {
+            "resource": resource,
+            "severity": "warning",
+            "message": f"{label} at {pct:.0f}% of the plan limit "
+            f"({item['current']}/{item['limit']})",
+        }
     return None
 
 
 def usage_info(org: asyncpg.Record, usage: Any, api_keys: int) -> dict[str, Any]:
     """The upstream ``UsageInfo`` document."""
     limits = plans.limits_for(org["plan_tier"], org["custom_limits"])
-    counts = {"jobs_today": usage.jobs_today, "active_jobs": usage.active_jobs,
-              "queues": usage.queues, "workers": usage.workers, "api_keys": api_keys}
+    counts = {
+        "jobs_today": usage.jobs_today,
+        "active_jobs": usage.active_jobs,
+        "queues": usage.queues,
+        "workers": usage.workers,
+        "api_keys": api_keys,
+    }
     items = {
         res: _item(int(counts.get(res, 0)), getattr(limits, field), tracked=res in counts)
         for res, field in RESOURCES.items()
@@ -90,5 +106,10 @@ def usage_info(org: asyncpg.Record, usage: Any, api_keys: int) -> dict[str, Any]
     # Free orgs hear early (50 %); paid plans at 80 %.
     threshold = 50.0 if limits.tier == "free" else 80.0
     warnings = [w for res, item in items.items() if (w := _warning(res, item, threshold))]
-    return {"plan": limits.tier, "plan_display_name": limits.display_name,
-            "limits": limits.as_dict(), "usage": items, "warnings": warnings}
+    return {
+        "plan": limits.tier,
+        "plan_display_name": limits.display_name,
+        "limits": limits.as_dict(),
+        "usage": items,
+        "warnings": warnings,
+    }

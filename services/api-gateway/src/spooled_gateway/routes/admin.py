@@ -28,8 +28,14 @@ async def list_organizations(
     sort_order: admin.SortOrder = "desc",
 ) -> dict[str, Any]:
     return await admin.list_orgs(
-        request.app.state.db, request.app.state.core, plan_tier=plan_tier, search=search,
-        limit=limit, offset=offset, sort_by=sort_by, sort_order=sort_order,
+        request.app.state.db,
+        request.app.state.core,
+        plan_tier=plan_tier,
+        search=search,
+        limit=limit,
+        offset=offset,
+        sort_by=sort_by,
+        sort_order=sort_order,
     )
 
 
@@ -37,9 +43,14 @@ async def list_organizations(
 async def create_organization(body: AdminOrgCreate, request: Request) -> dict[str, Any]:
     """Like public sign-up, whatever REGISTRATION_MODE says, with a chosen plan."""
     return await service.create_org(
-        request.app.state.db, name=body.name, slug=body.slug, billing_email=body.billing_email,
-        key_env=request.app.state.settings.key_env, plan_tier=body.plan_tier,
-        settings=body.settings, custom_limits=body.custom_limits,
+        request.app.state.db,
+        name=body.name,
+        slug=body.slug,
+        billing_email=body.billing_email,
+        key_env=request.app.state.settings.key_env,
+        plan_tier=body.plan_tier,
+        settings=body.settings,
+        custom_limits=body.custom_limits,
     )
 
 
@@ -54,9 +65,7 @@ async def update_organization(org_id: str, body: AdminOrgPatch, request: Request
 
 
 @router.delete("/organizations/{org_id}", status_code=204)
-async def delete_organization(
-    org_id: str, request: Request, hard_delete: bool = False
-) -> Response:
+async def delete_organization(org_id: str, request: Request, hard_delete: bool = False) -> Response:
     await admin.delete_org(request.app.state.db, org_id, hard=hard_delete)
     return Response(status_code=204)
 
@@ -69,9 +78,14 @@ async def create_api_key(org_id: str, body: ApiKeyCreate, request: Request) -> d
     if org["plan_tier"] == "deleted":
         raise errors.NotFound("Organization not found")
     return await api_keys.create(
-        pool, org_id, name=body.name, queues=body.queues or api_keys.ALL_QUEUES,
-        rate_limit=body.rate_limit, expires_at=body.expires_at,
-        env=request.app.state.settings.key_env, enforce_cap=False,
+        pool,
+        org_id,
+        name=body.name,
+        queues=body.queues or api_keys.ALL_QUEUES,
+        rate_limit=body.rate_limit,
+        expires_at=body.expires_at,
+        env=request.app.state.settings.key_env,
+        enforce_cap=False,
     )
 
 
@@ -90,4 +104,3 @@ async def get_stats(request: Request) -> dict[str, Any]:
 @router.get("/plans")
 async def list_plans() -> list[dict[str, Any]]:
     return plans.all_plans()
-

@@ -25,8 +25,12 @@ async def create_api_key(
     """The raw key is in this response and nowhere else, ever."""
     scope = api_keys.scope_within(body.queues, principal.queues)
     return await api_keys.create(
-        request.app.state.db, principal.org_id, name=body.name, queues=scope,
-        rate_limit=body.rate_limit, expires_at=body.expires_at,
+        request.app.state.db,
+        principal.org_id,
+        name=body.name,
+        queues=scope,
+        rate_limit=body.rate_limit,
+        expires_at=body.expires_at,
         env=request.app.state.settings.key_env,
     )
 
@@ -43,8 +47,13 @@ async def update_api_key(
     # Changing keys (scopes included) is an org-admin action.
     principal.require_unrestricted()
     return await api_keys.update(
-        request.app.state.db, principal.org_id, key_id, name=body.name, queues=body.queues,
-        rate_limit=body.rate_limit, is_active=body.is_active,
+        request.app.state.db,
+        principal.org_id,
+        key_id,
+        name=body.name,
+        queues=body.queues,
+        rate_limit=body.rate_limit,
+        is_active=body.is_active,
     )
 
 

@@ -34,12 +34,21 @@ async def login(body: LoginRequest, request: Request) -> dict[str, Any]:
     except errors.Unauthorized:
         await throttle.record_login_failure(pool, ip)
         raise _invalid_credentials() from None
-    pair = tokens.issue_pair(settings.jwt_secret, settings.jwt_expiration_hours,
-                             org_id=principal.org_id, api_key_id=principal.api_key_id,
-                             queues=principal.queues)
+    pair = tokens.issue_pair(
+        settings.jwt_secret,
+        settings.jwt_expiration_hours,
+        org_id=principal.org_id,
+        api_key_id=principal.api_key_id,
+        queues=principal.queues,
+    )
     access_s, refresh_s = tokens.lifetimes(settings.jwt_expiration_hours)
-    return {"access_token": pair.access_token, "refresh_token": pair.refresh_token,
-            "token_type": "Bearer", "expires_in": access_s, "refresh_expires_in": refresh_s}
+    return {
+        "access_token": pair.access_token,
+        "refresh_token": pair.refresh_token,
+        "token_type": "Bearer",
+        "expires_in": access_s,
+        "refresh_expires_in": refresh_s,
+    }
 
 
 @router.post("/refresh")
@@ -51,9 +60,15 @@ async def refresh(body: RefreshRequest, request: Request) -> dict[str, Any]:
         raise errors.Unauthorized("Invalid token type")
     record = await authenticate.session_key(pool, claims)
     access_s, _ = tokens.lifetimes(settings.jwt_expiration_hours)
-    token, _ = tokens.issue(settings.jwt_secret, access_s, org_id=record.organization_id,
-                            api_key_id=record.id, queues=record.queues,
-                            token_type=tokens.ACCESS, sid=claims.sid)
+    token, _ = tokens.issue(
+        settings.jwt_secret,
+        access_s,
+        org_id=record.organization_id,
+        api_key_id=record.id,
+        queues=record.queues,
+        token_type=tokens.ACCESS,
+        sid=claims.sid,
+    )
     return {"access_token": token, "token_type": "Bearer", "expires_in": access_s}
 
 
@@ -85,11 +100,18 @@ async def logout(
 async def me(principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
     org = await org_service.get_org(request.app.state.db, principal.org_id)
     return {
-        "organization_id": principal.org_id, "api_key_id": principal.api_key_id,
-        "queues": list(principal.queues), "issued_at": timefmt.iso(principal.issued_at),
+        "organization_id": principal.org_id,
+        "api_key_id": principal.api_key_id,
+        "queues": list(principal.queues),
+        "issued_at": timefmt.iso(principal.issued_at),
         "expires_at": timefmt.iso(principal.expires_at),
-        "organization": {"id": org["id"], "name": org["name"], "slug": org["slug"],
-                         "plan_tier": org["plan_tier"], "billing_email": org["billing_email"]},
+        "organization": {
+            "id": org["id"],
+            "name": org["name"],
+            "slug": org["slug"],
+            "plan_tier": org["plan_tier"],
+            "billing_email": org["billing_email"],
+        },
     }
 
 

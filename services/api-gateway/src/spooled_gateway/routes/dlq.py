@@ -33,12 +33,15 @@ Caller = Annotated[Principal, Depends(require_principal)]
 PURGE_CONFIRM_MESSAGE = "Must set 'confirm: true' to purge dead-letter queue"
 
 
-async def list_summaries(request: Request, principal: Principal,
-                         call: pb.ListJobsRequest) -> Response:
+async def list_summaries(
+    request: Request, principal: Principal, call: pb.ListJobsRequest
+) -> Response:
     """Run a ListJobs and answer JobSummary rows with ``X-Has-More``."""
     reply = await request.app.state.core.call(principal.tenant, "ListJobs", call)
-    return convert.json_response([convert.job_summary(j) for j in reply.jobs],
-                                 headers=convert.has_more_headers(reply.has_more))
+    return convert.json_response(
+        [convert.job_summary(j) for j in reply.jobs],
+        headers=convert.has_more_headers(reply.has_more),
+    )
 
 
 def _scoped_queue(principal: Principal, queue_name: str | None) -> None:
@@ -67,14 +70,25 @@ async def list_dead_letters(
 ) -> Response:
     """Dead-lettered jobs as summaries, newest first by default (``X-Has-More``)."""
     call = listing.list_request(
-        queue_name=queue_name, queue=queue, statuses=["deadletter"], tag=tag, q=q,
-        job_type=job_type, created_after=created_after, created_before=created_before,
-        limit=limit, offset=offset, order_by=order_by, order_dir=order_dir)
+        queue_name=queue_name,
+        queue=queue,
+        statuses=["deadletter"],
+        tag=tag,
+        q=q,
+        job_type=job_type,
+        created_after=created_after,
+        created_before=created_before,
+        limit=limit,
+        offset=offset,
+        order_by=order_by,
+        order_dir=order_dir,
+    )
     return await list_summaries(request, principal, call)
 
 
-@routes.post("/jobs/dlq/retry",
-             openapi_extra=common.openapi_body(schemas.RetryDeadLetters, required=False))
+@routes.post(
+    "/jobs/dlq/retry", openapi_extra=common.openapi_body(schemas.RetryDeadLetters, required=False)
+)
 async def retry_dead_letters(request: Request, principal: Caller) -> Response:
     """Move dead letters back to pending (oldest first): ``job_ids`` > ``queue_name`` > all."""
     body = common.parse_optional_body(schemas.RetryDeadLetters, await request.body())
@@ -83,17 +97,22 @@ async def retry_dead_letters(request: Request, principal: Caller) -> Response:
     elif body.queue_name is not None:
         principal.require_queue(body.queue_name)
     reply = await request.app.state.core.call(
-        principal.tenant, "RetryDeadLetters",
-        pb.RetryDeadLettersRequest(job_ids=body.job_ids or [], queue_name=body.queue_name,
-                                   limit=body.limit or 100))
+        principal.tenant,
+        "RetryDeadLetters",
+        pb.RetryDeadLettersRequest(
+            job_ids=body.job_ids or [], queue_name=body.queue_name, limit=body.limit or 100
+        ),
+    )
     retried = list(reply.retried_job_ids)
-    return convert.json_response({
-        "retried_count": len(retried),
-        "retried_jobs": retried,
-        "skipped_jobs": list(reply.skipped_job_ids),
-        # Older clients read the retried ids under this name.
-        "job_ids": retried,
-    })
+    return convert.json_response(
+        {
+            "retried_count": len(retried),
+            "retried_jobs": retried,
+            "skipped_jobs": list(reply.skipped_job_ids),
+            # Older clients read the retried ids under this name.
+            "job_ids": retried,
+        }
+    )
 
 
 @routes.post("/jobs/dlq/purge", openapi_extra=common.openapi_body(schemas.PurgeDeadLetters))
@@ -104,8 +123,12 @@ async def purge_dead_letters(request: Request, principal: Caller) -> Response:
         raise errors.ValidationError(PURGE_CONFIRM_MESSAGE)
     _scoped_queue(principal, body.queue_name)
     reply = await request.app.state.core.call(
-        principal.tenant, "PurgeDeadLetters",
-        pb.PurgeDeadLettersRequest(queue_name=body.queue_name,
-                                   older_than=common.to_ts(body.older_than),
-                                   limit=body.limit or 10_000))
+        principal.tenant,
+        "PurgeDeadLetters",
+        pb.PurgeDeadLettersRequest(
+            queue_name=body.queue_name,
+            older_than=common.to_ts(body.older_than),
+            limit=body.limit or 10_000,
+        ),
+    )
     return convert.json_response({"purged_count": reply.purged_count})

@@ -15,7 +15,8 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from spooled_gateway.core_client import CoreClient
 
@@ -53,8 +54,7 @@ async def health(request: Request) -> dict[str, Any]:
     database = await database_ok(request)
     # The gateway's caches are in-process (Redis optional and not configured
     # here), so the cache layer is up whenever the process is.
-    return {"status": "healthy" if database else "degraded", "database": database,
-            "cache": True}
+    return {"status": "healthy" if database else "degraded", "database": database, "cache": True}
 
 
 @router.get("/health/live")
@@ -65,8 +65,18 @@ async def live() -> dict[str, Any]:
 @router.get("/health/ready")
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
-    database, core = await asyncio.gather(database_ok(request),
-                                          queue_core_ok(request.app.state.core))
-    body = {"status": "ready" if database and core else "not_ready",
-            "database": database, "queue_core": core}
+    database, core = await asyncio.gather(
+        database_ok(request), queue_core_ok(request.app.state.core)
+    )
+    body = {
+        "status": "ready" if database and core else "not_ready",
+        "database": database,
+        "queue_core": core,
+    }
     return JSONResponse(body, status_code=200 if database and core else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics_text() -> Response:
+    """Prometheus exposition (unauthenticated on the main port, as upstream)."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -67,8 +67,13 @@ def _webhook(settings: GatewaySettings, url: str | None) -> str | None:
 
 # -- producers -------------------------------------------------------------
 
-@router.post("/jobs", status_code=201, openapi_extra=common.openapi_body(schemas.CreateJob),
-             responses={200: {"description": "Idempotent hit: the existing job's id"}})
+
+@router.post(
+    "/jobs",
+    status_code=201,
+    openapi_extra=common.openapi_body(schemas.CreateJob),
+    responses={200: {"description": "Idempotent hit: the existing job's id"}},
+)
 async def create_job(request: Request, principal: Caller) -> Response:
     """Enqueue one job: 201 ``{id, created: true}``, or 200 ``{id, created: false}`` on a
     repeated ``idempotency_key``."""
@@ -76,9 +81,11 @@ async def create_job(request: Request, principal: Caller) -> Response:
     principal.require_queue(body.queue_name)
     spec = _spec(request, body)
     reply = await request.app.state.core.call(
-        principal.tenant, "CreateJob", pb.CreateJobRequest(job=spec))
-    return convert.json_response({"id": reply.id, "created": reply.created},
-                                 201 if reply.created else 200)
+        principal.tenant, "CreateJob", pb.CreateJobRequest(job=spec)
+    )
+    return convert.json_response(
+        {"id": reply.id, "created": reply.created}, 201 if reply.created else 200
+    )
 
 
 @router.post("/jobs/bulk", openapi_extra=common.openapi_body(schemas.BulkCreateJobs))
@@ -90,25 +97,31 @@ async def bulk_create_jobs(request: Request, principal: Caller) -> Response:
     specs = []
     for i, item in enumerate(body.jobs):
         priority = item.priority if item.priority is not None else body.default_priority
-        specs.append(pb.JobSpec(
-            queue_name=body.queue_name,
-            payload=common.dump_payload(item.payload, limit, f"jobs.{i}.payload"),
-            priority=priority or 0,
-            max_retries=item.max_retries if item.max_retries is not None
-            else body.default_max_retries,
-            timeout_seconds=item.timeout_seconds if item.timeout_seconds is not None
-            else body.default_timeout_seconds,
-            scheduled_at=common.to_ts(item.scheduled_at),
-            expires_at=common.to_ts(item.expires_at),
-            idempotency_key=item.idempotency_key,
-            tags=common.dump_doc(item.tags, f"jobs.{i}.tags"),
-        ))
+        specs.append(
+            pb.JobSpec(
+                queue_name=body.queue_name,
+                payload=common.dump_payload(item.payload, limit, f"jobs.{i}.payload"),
+                priority=priority or 0,
+                max_retries=item.max_retries
+                if item.max_retries is not None
+                else body.default_max_retries,
+                timeout_seconds=item.timeout_seconds
+                if item.timeout_seconds is not None
+                else body.default_timeout_seconds,
+                scheduled_at=common.to_ts(item.scheduled_at),
+                expires_at=common.to_ts(item.expires_at),
+                idempotency_key=item.idempotency_key,
+                tags=common.dump_doc(item.tags, f"jobs.{i}.tags"),
+            )
+        )
     reply = await request.app.state.core.call(
-        principal.tenant, "CreateJobs", pb.CreateJobsRequest(jobs=specs))
+        principal.tenant, "CreateJobs", pb.CreateJobsRequest(jobs=specs)
+    )
     return convert.json_response(convert.bulk_result(reply.results, len(specs)))
 
 
 # -- reads -----------------------------------------------------------------
+
 
 @router.get("/jobs")
 async def list_jobs(
@@ -129,19 +142,32 @@ async def list_jobs(
 ) -> Response:
     """Job summaries, newest first by default; ``X-Has-More`` tells whether a page follows."""
     call = listing.list_request(
-        queue_name=queue_name, queue=queue, statuses=listing.statuses(status), tag=tag, q=q,
-        job_type=job_type, created_after=created_after, created_before=created_before,
-        limit=limit, offset=offset, order_by=order_by, order_dir=order_dir)
+        queue_name=queue_name,
+        queue=queue,
+        statuses=listing.statuses(status),
+        tag=tag,
+        q=q,
+        job_type=job_type,
+        created_after=created_after,
+        created_before=created_before,
+        limit=limit,
+        offset=offset,
+        order_by=order_by,
+        order_dir=order_dir,
+    )
     return await dlq.list_summaries(request, principal, call)
 
 
 @router.get("/jobs/stats")
-async def job_stats(request: Request, principal: Caller, queue_name: str | None = None,
-                    queue: str | None = None) -> Response:
+async def job_stats(
+    request: Request, principal: Caller, queue_name: str | None = None, queue: str | None = None
+) -> Response:
     """Counts per status (within the key's queue scope)."""
     reply = await request.app.state.core.call(
-        principal.tenant, "GetJobStats",
-        pb.JobStatsRequest(queue_name=listing.queue_filter(queue_name, queue)))
+        principal.tenant,
+        "GetJobStats",
+        pb.JobStatsRequest(queue_name=listing.queue_filter(queue_name, queue)),
+    )
     return convert.json_response(convert.job_stats(reply))
 
 
@@ -156,11 +182,13 @@ async def batch_status(request: Request, principal: Caller, ids: str = "") -> Re
     for job_id in job_ids:
         common.path_id(job_id, "ids")
     reply = await request.app.state.core.call(
-        principal.tenant, "BatchStatus", pb.BatchStatusRequest(job_ids=job_ids))
+        principal.tenant, "BatchStatus", pb.BatchStatusRequest(job_ids=job_ids)
+    )
     return convert.json_response([convert.job_status(j) for j in reply.jobs])
 
 
 # -- REST workers ----------------------------------------------------------
+
 
 @router.post("/jobs/claim", openapi_extra=common.openapi_body(schemas.ClaimJobs))
 async def claim_jobs(request: Request, principal: Caller) -> Response:
@@ -170,12 +198,17 @@ async def claim_jobs(request: Request, principal: Caller) -> Response:
     settings = request.app.state.settings
     wait_ms = body.wait_ms or 0
     reply = await request.app.state.core.call(
-        principal.tenant, "ClaimJobs",
+        principal.tenant,
+        "ClaimJobs",
         pb.ClaimJobsRequest(
-            queue_name=body.queue_name, worker_id=body.worker_id, limit=body.limit or 1,
+            queue_name=body.queue_name,
+            worker_id=body.worker_id,
+            limit=body.limit or 1,
             lease_duration_secs=body.lease_duration_secs or settings.worker_lease_duration_secs,
-            wait_ms=wait_ms),
-        timeout=wait_ms / 1000 + CLAIM_DEADLINE_MARGIN_S if wait_ms else None)
+            wait_ms=wait_ms,
+        ),
+        timeout=wait_ms / 1000 + CLAIM_DEADLINE_MARGIN_S if wait_ms else None,
+    )
     return convert.json_response({"jobs": [convert.claimed_job(j) for j in reply.jobs]})
 
 
@@ -191,7 +224,8 @@ def _lease(job_id: str, lease_id: str | None, action: str) -> str:
     common.path_id(job_id, "job_id")
     if not lease_id:
         raise errors.LeaseExpired(
-            f"lease_id is required to {action} a job; this worker holds no lease on it")
+            f"lease_id is required to {action} a job; this worker holds no lease on it"
+        )
     return lease_id
 
 
@@ -200,12 +234,20 @@ async def complete_job(job_id: str, request: Request, principal: Caller) -> Resp
     """Settle a leased job as completed (lease-fenced)."""
     body = common.parse_body(schemas.CompleteJob, await request.body())
     lease_id = _lease(job_id, body.lease_id, "complete")
-    result = b"" if body.result is None else common.dump_payload(
-        body.result, request.app.state.settings.max_payload_bytes, "result")
+    result = (
+        b""
+        if body.result is None
+        else common.dump_payload(
+            body.result, request.app.state.settings.max_payload_bytes, "result"
+        )
+    )
     await request.app.state.core.call(
-        principal.tenant, "CompleteJob",
-        pb.CompleteJobRequest(job_id=job_id, worker_id=body.worker_id, lease_id=lease_id,
-                              result=result))
+        principal.tenant,
+        "CompleteJob",
+        pb.CompleteJobRequest(
+            job_id=job_id, worker_id=body.worker_id, lease_id=lease_id, result=result
+        ),
+    )
     return convert.raw_json_response(convert.SUCCESS)
 
 
@@ -215,9 +257,16 @@ async def fail_job(job_id: str, request: Request, principal: Caller) -> Response
     body = common.parse_body(schemas.FailJob, await request.body())
     lease_id = _lease(job_id, body.lease_id, "fail")
     await request.app.state.core.call(
-        principal.tenant, "FailJob",
-        pb.FailJobRequest(job_id=job_id, worker_id=body.worker_id, lease_id=lease_id,
-                          error=body.error, retry=body.retry))
+        principal.tenant,
+        "FailJob",
+        pb.FailJobRequest(
+            job_id=job_id,
+            worker_id=body.worker_id,
+            lease_id=lease_id,
+            error=body.error,
+            retry=body.retry,
+        ),
+    )
     return convert.raw_json_response(convert.SUCCESS)
 
 
@@ -227,21 +276,28 @@ async def heartbeat_job(job_id: str, request: Request, principal: Caller) -> Res
     body = common.parse_body(schemas.HeartbeatJob, await request.body())
     lease_id = _lease(job_id, body.lease_id, "heartbeat")
     await request.app.state.core.call(
-        principal.tenant, "HeartbeatJob",
+        principal.tenant,
+        "HeartbeatJob",
         pb.HeartbeatJobRequest(
-            job_id=job_id, worker_id=body.worker_id, lease_id=lease_id,
+            job_id=job_id,
+            worker_id=body.worker_id,
+            lease_id=lease_id,
             lease_duration_secs=body.lease_duration_secs
-            or request.app.state.settings.worker_lease_duration_secs))
+            or request.app.state.settings.worker_lease_duration_secs,
+        ),
+    )
     return convert.raw_json_response(convert.SUCCESS)
 
 
 # -- one job ---------------------------------------------------------------
 
+
 @router.get("/jobs/{job_id}")
 async def get_job(job_id: str, request: Request, principal: Caller) -> Response:
     """The full job."""
     reply = await request.app.state.core.call(
-        principal.tenant, "GetJob", pb.JobRef(job_id=common.path_id(job_id, "job_id")))
+        principal.tenant, "GetJob", pb.JobRef(job_id=common.path_id(job_id, "job_id"))
+    )
     return convert.json_response(convert.job(reply))
 
 
@@ -249,7 +305,8 @@ async def get_job(job_id: str, request: Request, principal: Caller) -> Response:
 async def cancel_job(job_id: str, request: Request, principal: Caller) -> Response:
     """Cancel a pending or scheduled job (409 in any other state)."""
     await request.app.state.core.call(
-        principal.tenant, "CancelJob", pb.JobRef(job_id=common.path_id(job_id, "job_id")))
+        principal.tenant, "CancelJob", pb.JobRef(job_id=common.path_id(job_id, "job_id"))
+    )
     return Response(status_code=204)
 
 
@@ -257,7 +314,8 @@ async def cancel_job(job_id: str, request: Request, principal: Caller) -> Respon
 async def retry_job(job_id: str, request: Request, principal: Caller) -> Response:
     """Re-run a failed or dead-lettered job now (retry count reset)."""
     reply = await request.app.state.core.call(
-        principal.tenant, "RetryJob", pb.JobRef(job_id=common.path_id(job_id, "job_id")))
+        principal.tenant, "RetryJob", pb.JobRef(job_id=common.path_id(job_id, "job_id"))
+    )
     return convert.json_response(convert.job(reply))
 
 
@@ -266,22 +324,40 @@ async def boost_priority(job_id: str, request: Request, principal: Caller) -> Re
     """Change the priority of a job that has not started yet."""
     body = common.parse_body(schemas.BoostPriority, await request.body())
     reply = await request.app.state.core.call(
-        principal.tenant, "BoostPriority",
-        pb.BoostPriorityRequest(job_id=common.path_id(job_id, "job_id"), priority=body.priority))
-    return convert.json_response({"job_id": reply.job_id, "old_priority": reply.old_priority,
-                                  "new_priority": reply.new_priority})
+        principal.tenant,
+        "BoostPriority",
+        pb.BoostPriorityRequest(job_id=common.path_id(job_id, "job_id"), priority=body.priority),
+    )
+    return convert.json_response(
+        {
+            "job_id": reply.job_id,
+            "old_priority": reply.old_priority,
+            "new_priority": reply.new_priority,
+        }
+    )
 
 
 @router.get("/jobs/{job_id}/history")
-async def job_history(job_id: str, request: Request, principal: Caller,
-                      order_dir: str | None = None, limit: int = 100,
-                      offset: int = 0) -> Response:
+async def job_history(
+    job_id: str,
+    request: Request,
+    principal: Caller,
+    order_dir: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> Response:
     """The job's lifecycle events, oldest first by default (limit clamped 1..500)."""
     reply = await request.app.state.core.call(
-        principal.tenant, "GetJobHistory",
+        principal.tenant,
+        "GetJobHistory",
         pb.JobHistoryRequest(
-            job_id=common.path_id(job_id, "job_id"), limit=listing.clamp(limit, 1, 500),
+            job_id=common.path_id(job_id, "job_id"),
+            limit=listing.clamp(limit, 1, 500),
             offset=max(offset, 0),
-            order_dir="desc" if (order_dir or "").lower() == "desc" else "asc"))
-    return convert.json_response([convert.job_event(e) for e in reply.events],
-                                 headers=convert.has_more_headers(reply.has_more))
+            order_dir="desc" if (order_dir or "").lower() == "desc" else "asc",
+        ),
+    )
+    return convert.json_response(
+        [convert.job_event(e) for e in reply.events],
+        headers=convert.has_more_headers(reply.has_more),
+    )

@@ -42,15 +42,16 @@ async def create_organization(body: OrgCreate, request: Request) -> dict[str, An
     """Public: create an org and return its first (unrestricted) API key, once."""
     _check_registration(request)
     return await service.create_org(
-        request.app.state.db, name=body.name, slug=body.slug,
-        billing_email=body.billing_email, key_env=request.app.state.settings.key_env,
+        request.app.state.db,
+        name=body.name,
+        slug=body.slug,
+        billing_email=body.billing_email,
+        key_env=request.app.state.settings.key_env,
     )
 
 
 @router.get("")
-async def list_organizations(
-    principal: CurrentPrincipal, request: Request
-) -> list[dict[str, Any]]:
+async def list_organizations(principal: CurrentPrincipal, request: Request) -> list[dict[str, Any]]:
     row = await service.get_org(request.app.state.db, principal.org_id)
     return [service.org_summary(row)]
 
@@ -94,9 +95,7 @@ async def get_webhook_token(principal: CurrentPrincipal, request: Request) -> di
 
 
 @router.post("/webhook-token/regenerate")
-async def regenerate_webhook_token(
-    principal: CurrentPrincipal, request: Request
-) -> dict[str, Any]:
+async def regenerate_webhook_token(principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
     principal.require_unrestricted()
     token = await service.regenerate_webhook_token(request.app.state.db, principal.org_id)
     return _webhook_body(request, principal.org_id, token)
@@ -124,8 +123,13 @@ async def update_organization(
 ) -> dict[str, Any]:
     _own(principal, org_id)
     principal.require_unrestricted()
-    row = await service.update_org(request.app.state.db, org_id, name=body.name,
-                                   billing_email=body.billing_email, settings=body.settings)
+    row = await service.update_org(
+        request.app.state.db,
+        org_id,
+        name=body.name,
+        billing_email=body.billing_email,
+        settings=body.settings,
+    )
     return service.org_body(row)
 
 
@@ -157,9 +161,14 @@ async def list_members(
     org = await service.get_org(pool, org_id)
     rows = await service.member_keys(pool, org_id)
     return [
-        {"id": r["id"], "user_id": r["id"], "email": org["billing_email"] or "",
-         "name": r["name"], "role": "owner" if (not r["queues"] or "*" in r["queues"])
-         else "member", "joined_at": timefmt.iso(r["created_at"]), "invited_by": None}
+        {
+            "id": r["id"],
+            "user_id": r["id"],
+            "email": org["billing_email"] or "",
+            "name": r["name"],
+            "role": "owner" if (not r["queues"] or "*" in r["queues"]) else "member",
+            "joined_at": timefmt.iso(r["created_at"]),
+            "invited_by": None,
+        }
         for r in rows
     ]
-

@@ -37,7 +37,8 @@ def _writable(principal: Principal, name: str) -> str:
 async def list_queues(request: Request, principal: Caller) -> Response:
     """Configured queues, by name."""
     reply = await request.app.state.core.call(
-        principal.tenant, "ListQueues", pb.ListQueuesRequest(limit=LIST_LIMIT))
+        principal.tenant, "ListQueues", pb.ListQueuesRequest(limit=LIST_LIMIT)
+    )
     return convert.json_response([convert.queue_summary(q) for q in reply.queues])
 
 
@@ -45,7 +46,8 @@ async def list_queues(request: Request, principal: Caller) -> Response:
 async def get_queue(name: str, request: Request, principal: Caller) -> Response:
     """One queue's full configuration (404 if it has none)."""
     reply = await request.app.state.core.call(
-        principal.tenant, "GetQueue", pb.QueueRef(queue_name=common.path_queue_name(name)))
+        principal.tenant, "GetQueue", pb.QueueRef(queue_name=common.path_queue_name(name))
+    )
     return convert.json_response(convert.queue_config(reply))
 
 
@@ -55,11 +57,17 @@ async def update_queue_config(name: str, request: Request, principal: Caller) ->
     _writable(principal, name)
     body = common.parse_body(schemas.UpdateQueueConfig, await request.body())
     reply = await request.app.state.core.call(
-        principal.tenant, "UpdateQueueConfig",
+        principal.tenant,
+        "UpdateQueueConfig",
         pb.UpdateQueueConfigRequest(
-            queue_name=name, max_retries=body.max_retries,
-            default_timeout=body.default_timeout, rate_limit=body.rate_limit,
-            enabled=body.enabled, settings=common.dump_doc(body.settings, "settings")))
+            queue_name=name,
+            max_retries=body.max_retries,
+            default_timeout=body.default_timeout,
+            rate_limit=body.rate_limit,
+            enabled=body.enabled,
+            settings=common.dump_doc(body.settings, "settings"),
+        ),
+    )
     return convert.json_response(convert.queue_config(reply))
 
 
@@ -67,18 +75,21 @@ async def update_queue_config(name: str, request: Request, principal: Caller) ->
 async def queue_stats(name: str, request: Request, principal: Caller) -> Response:
     """Depth, throughput and workers of one queue."""
     reply = await request.app.state.core.call(
-        principal.tenant, "GetQueueStats", pb.QueueRef(queue_name=common.path_queue_name(name)))
+        principal.tenant, "GetQueueStats", pb.QueueRef(queue_name=common.path_queue_name(name))
+    )
     return convert.json_response(convert.queue_stats(reply))
 
 
-@router.post("/queues/{name}/pause",
-             openapi_extra=common.openapi_body(schemas.PauseQueue, required=False))
+@router.post(
+    "/queues/{name}/pause", openapi_extra=common.openapi_body(schemas.PauseQueue, required=False)
+)
 async def pause_queue(name: str, request: Request, principal: Caller) -> Response:
     """Stop handing out the queue's jobs (claims return nothing) until resumed."""
     _writable(principal, name)
     body = common.parse_optional_body(schemas.PauseQueue, await request.body())
     reply = await request.app.state.core.call(
-        principal.tenant, "PauseQueue", pb.PauseQueueRequest(queue_name=name, reason=body.reason))
+        principal.tenant, "PauseQueue", pb.PauseQueueRequest(queue_name=name, reason=body.reason)
+    )
     return convert.json_response(convert.queue_paused(reply))
 
 
@@ -87,16 +98,20 @@ async def resume_queue(name: str, request: Request, principal: Caller) -> Respon
     """Hand out the queue's jobs again (any request body is ignored)."""
     _writable(principal, name)
     reply = await request.app.state.core.call(
-        principal.tenant, "ResumeQueue", pb.QueueRef(queue_name=name))
+        principal.tenant, "ResumeQueue", pb.QueueRef(queue_name=name)
+    )
     return convert.json_response(convert.queue_resumed(reply))
 
 
 @router.delete("/queues/{name}", status_code=204)
-async def delete_queue(name: str, request: Request, principal: Caller,
-                       delete_jobs: bool = False) -> Response:
+async def delete_queue(
+    name: str, request: Request, principal: Caller, delete_jobs: bool = False
+) -> Response:
     """Delete a queue's config (409 while it has active jobs, unless ``delete_jobs=true``)."""
     _writable(principal, name)
     await request.app.state.core.call(
-        principal.tenant, "DeleteQueue",
-        pb.DeleteQueueRequest(queue_name=name, delete_jobs=delete_jobs))
+        principal.tenant,
+        "DeleteQueue",
+        pb.DeleteQueueRequest(queue_name=name, delete_jobs=delete_jobs),
+    )
     return Response(status_code=204)

@@ -45,8 +45,13 @@ def path_queue_name(name: str) -> str:
     if not _QUEUE_NAME_RE.fullmatch(name):
         raise errors.ValidationError(
             f"queue_name: queue name {QUEUE_NAME_RULE}",
-            details=[{"field": "queue_name", "message": f"queue name {QUEUE_NAME_RULE}",
-                      "code": "INVALID_QUEUE_NAME"}],
+            details=[
+                {
+                    "field": "queue_name",
+                    "message": f"queue name {QUEUE_NAME_RULE}",
+                    "code": "INVALID_QUEUE_NAME",
+                }
+            ],
         )
     return name
 
@@ -155,5 +160,9 @@ def openapi_body(model: type[BaseModel], *, required: bool = True) -> dict[str, 
             return [inline(v) for v in node]
         return node
 
-    return {"requestBody": {"required": required,
-                            "content": {"application/json": {"schema": inline(schema)}}}}
+    return {
+        "requestBody": {
+            "required": required,
+            "content": {"application/json": {"schema": inline(schema)}},
+        }
+    }

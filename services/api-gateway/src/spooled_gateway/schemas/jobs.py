@@ -36,8 +36,9 @@ def _check_webhook(url: str) -> str:
 
 
 IdempotencyKey = Annotated[str, StringConstraints(max_length=255)]
-WebhookUrl = Annotated[str, StringConstraints(min_length=1, max_length=2048),
-                       AfterValidator(_check_webhook)]
+WebhookUrl = Annotated[
+    str, StringConstraints(min_length=1, max_length=2048), AfterValidator(_check_webhook)
+]
 Secret = Annotated[str, StringConstraints(max_length=255)]
 
 

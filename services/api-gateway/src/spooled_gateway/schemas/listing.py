@@ -13,8 +13,9 @@ from spooled_proto.spooled.internal.v1 import queue_core_pb2 as pb
 
 from spooled_gateway.schemas import common
 
-JOB_STATUSES = frozenset({"pending", "scheduled", "processing", "completed", "failed",
-                          "deadletter", "cancelled"})
+JOB_STATUSES = frozenset(
+    {"pending", "scheduled", "processing", "completed", "failed", "deadletter", "cancelled"}
+)
 ORDER_BY = frozenset({"created_at", "priority", "status", "queue_name"})
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
@@ -38,11 +39,19 @@ def clamp(value: int, low: int, high: int) -> int:
 
 
 def list_request(
-    *, queue_name: str | None = None, queue: str | None = None,
-    statuses: list[str] | None = None, tag: str | None = None, q: str | None = None,
-    job_type: str | None = None, created_after: datetime | None = None,
-    created_before: datetime | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0,
-    order_by: str | None = None, order_dir: str | None = None,
+    *,
+    queue_name: str | None = None,
+    queue: str | None = None,
+    statuses: list[str] | None = None,
+    tag: str | None = None,
+    q: str | None = None,
+    job_type: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
+    order_by: str | None = None,
+    order_dir: str | None = None,
 ) -> pb.ListJobsRequest:
     return pb.ListJobsRequest(
         queue_name=queue_filter(queue_name, queue),

@@ -11,10 +11,15 @@ from spooled_gateway.schemas.common import QueueName, RequestModel
 #: Statuses a worker may report; anything else is recorded as ``healthy`` (upstream).
 WORKER_STATUSES = frozenset({"healthy", "degraded", "draining", "offline"})
 
-Hostname = Annotated[str, StringConstraints(
-    min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$")]
-ClientWorkerId = Annotated[str, StringConstraints(
-    min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")]
+Hostname = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$"
+    ),
+]
+ClientWorkerId = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
+]
 ShortText = Annotated[str, StringConstraints(max_length=50)]
 
 
