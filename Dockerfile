@@ -5,6 +5,8 @@
 #   docker build --target gateway    -t spooled/gateway:0.1.0 .
 #   docker build --target queue-core -t spooled/queue-core:0.1.0 .
 #   docker build --target scheduler  -t spooled/scheduler:0.1.0 .
+#   docker build --target webhooks   -t spooled/webhooks:0.1.0 .
+#   docker build --target billing    -t spooled/billing:0.1.0 .
 #
 # Each image holds one service installed non-editable from uv.lock into
 # /app/.venv (no dev dependencies, no sources), runs as uid 10001, and works
@@ -56,6 +58,24 @@ COPY . /src
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --package spooled-scheduler --no-editable --no-dev
 
+FROM builder AS build-webhooks
+RUN --mount=type=cache,target=/root/.cache/uv \
+    --mount=type=bind,source=uv.lock,target=uv.lock \
+    --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
+    uv sync --frozen --package spooled-webhooks --no-editable --no-dev --no-install-workspace
+COPY . /src
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --package spooled-webhooks --no-editable --no-dev
+
+FROM builder AS build-billing
+RUN --mount=type=cache,target=/root/.cache/uv \
+    --mount=type=bind,source=uv.lock,target=uv.lock \
+    --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
+    uv sync --frozen --package spooled-billing --no-editable --no-dev --no-install-workspace
+COPY . /src
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --package spooled-billing --no-editable --no-dev
+
 # -------------------------------------------------------------- runtime stages
 FROM ${PYTHON_IMAGE} AS runtime
 # A fixed numeric uid/gid so Kubernetes' runAsNonRoot can verify it.
@@ -86,4 +106,16 @@ FROM runtime AS scheduler
 COPY --from=build-scheduler /app/.venv /app/.venv
 EXPOSE 50062 8082
 ENTRYPOINT ["spooled-scheduler"]
+CMD ["serve"]
+
+FROM runtime AS webhooks
+COPY --from=build-webhooks /app/.venv /app/.venv
+EXPOSE 50064 8084
+ENTRYPOINT ["spooled-webhooks"]
+CMD ["serve"]
+
+FROM runtime AS billing
+COPY --from=build-billing /app/.venv /app/.venv
+EXPOSE 50063 8085
+ENTRYPOINT ["spooled-billing"]
 CMD ["serve"]

@@ -8,7 +8,7 @@ UV := $(UV_HOME)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install proto proto-check lint test run bench clean
+.PHONY: help install proto proto-check lint test browser-test run bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,7 +33,7 @@ proto-check: proto ## Fail when committed stubs differ from proto/
 lint: install ## Ruff and mypy
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
-	@$(VENV)/bin/mypy libs/common/src libs/testing/src services/*/src tools/bench/src
+	@$(VENV)/bin/mypy libs/common/src libs/testing/src services/*/src tools/bench/src tools/cli/src
 
 run: install ## Start the whole suite (embedded Postgres + NATS unless DATABASE_URL/NATS_URL set)
 	@$(PY) -m spooled_testing.stack run
@@ -43,6 +43,10 @@ test: install ## Unit, integration and e2e tests against real Postgres/NATS
 	@$(PY) -m pytest libs services -q -p no:cacheprovider
 	@echo ">> end-to-end tests (tests/e2e: the official SDK against the running suite)"
 	@$(PY) -m pytest tests/e2e -q -p no:cacheprovider
+
+browser-test: install ## The /dashboard console in headless Chromium (installs Debian's chromium if missing)
+	@./scripts/install_browser.sh
+	@$(PY) -m pytest tests/browser -q -p no:cacheprovider
 
 bench: install ## Benchmarks through the public API (prints a table; not part of test)
 	@$(PY) -m spooled_bench

@@ -44,12 +44,6 @@ PLANNED: dict[str, tuple[frozenset[str], str]] = {
     ),
     "spooled_workers_active": (frozenset(), "queue-core, upstream gauge (item 2)"),
     "spooled_workers_healthy": (frozenset(), "queue-core, upstream gauge (item 2)"),
-    "spooled_webhook_deliveries_total": (
-        frozenset({"outcome"}), "webhooks service: deliveries by outcome (delivered|failed)"
-    ),
-    "spooled_webhook_delivery_duration_seconds_bucket": (
-        frozenset({"le"}), "webhooks service: delivery latency histogram"
-    ),
 }  # fmt: skip
 
 _LIST_METRICS = r"""

@@ -111,7 +111,9 @@ class TestComponents:
         docs = k8s.parse(out.stdout)
         names = {d["metadata"]["name"] for d in docs}
         assert not any("scheduler" in n for n in names), names
-        gateway = next(d for d in docs if d["kind"] == "Deployment")
+        gateway = next(
+            d for d in docs if d["kind"] == "Deployment" and k8s.component(d) == "gateway"
+        )
         env = {e["name"] for e in k8s.main_container(gateway)["env"]}
         assert "SCHEDULER_ADDR" not in env and "QUEUE_CORE_ADDR" in env
 
@@ -123,7 +125,11 @@ class TestComponents:
             "--set", "components.gateway.connectsTo.REALTIME_URL.scheme=http",
         )  # fmt: skip
         assert out.returncode == 0, out.stderr
-        gateway = next(d for d in k8s.parse(out.stdout) if d["kind"] == "Deployment")
+        gateway = next(
+            d
+            for d in k8s.parse(out.stdout)
+            if d["kind"] == "Deployment" and k8s.component(d) == "gateway"
+        )
         env = {e["name"]: e.get("value") for e in k8s.main_container(gateway)["env"]}
         assert env["REALTIME_URL"] == "http://spooled-scheduler:8082"
         assert env["QUEUE_CORE_ADDR"] == "spooled-queue-core:50061"
@@ -144,6 +150,8 @@ class TestComponents:
             "gateway": "ghcr.io/acme/spooled/gateway:1.2.3",
             "queue-core": "ghcr.io/acme/spooled/queue-core:1.2.3",
             "scheduler": "ghcr.io/acme/spooled/scheduler:9.9.9",
+            "webhooks": "ghcr.io/acme/spooled/webhooks:1.2.3",
+            "billing": "ghcr.io/acme/spooled/billing:1.2.3",
         }
 
 
@@ -188,7 +196,7 @@ def test_install_notes_render(tools: k8s.Tools, values: Path | None) -> None:
     )
     assert out.returncode == 0, out.stderr
     notes = out.stdout.split("NOTES:", 1)[1]
-    assert "Components: gateway, queue-core, scheduler" in notes
+    assert "Components: billing, gateway, queue-core, scheduler" in notes
     if values is None:
         assert "port-forward svc/spooled-gateway 8080:8080 50051:50051" in notes
         assert "spooled-generated" in notes

@@ -52,6 +52,13 @@ _PLAN_ENV = {
     "RATE_LIMIT_REQUESTS_PER_SECOND": "100000",
     "RATE_LIMIT_BURST_SIZE": "100000",
 }
+#: Outgoing webhooks retry within seconds here (the default schedule spans hours),
+#: so "three 500s, then 200" is delivered on the 4th attempt inside a test.
+_WEBHOOK_ENV = {
+    "WEBHOOKS_RETRY_BASE_SECS": "0.3",
+    "WEBHOOKS_RETRY_MAX_SECS": "2",
+    "WEBHOOKS_POLL_INTERVAL_SECS": "0.1",
+}
 
 
 # -- collection --------------------------------------------------------------------------
@@ -266,7 +273,7 @@ def stack() -> Iterator[Stack]:
     # /tmp/pytest-of-<user> to 0700.
     base = Path(tempfile.mkdtemp(prefix="spooled-e2e-"))
     try:
-        with running_stack(base, extra_env=dict(_PLAN_ENV)) as s:
+        with running_stack(base, extra_env={**_PLAN_ENV, **_WEBHOOK_ENV}) as s:
             yield s
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -42,6 +42,7 @@ def test_run_prints_urls_and_key_serves_jobs_and_stops_cleanly_on_ctrl_c() -> No
     env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "SPOOLED_DEV_DIR": str(tmp_path)}
     env.pop("DATABASE_URL", None)
     env.pop("NATS_URL", None)
+    env.pop("REDIS_URL", None)
     proc = subprocess.Popen(
         [sys.executable, "-u", "-m", "spooled_testing.stack", "run"],
         env=env,
@@ -53,6 +54,8 @@ def test_run_prints_urls_and_key_serves_jobs_and_stops_cleanly_on_ctrl_c() -> No
         out = _read_until(proc, r"Logs ", timeout=120)
         assert f"http://127.0.0.1:{ports['PORT']}" in out
         assert f"127.0.0.1:{ports['GRPC_PORT']}" in out
+        # Our own Redis, on its own port (never the machine's 6379).
+        assert f"redis://127.0.0.1:{ports['REDIS_PORT']}/0" in out
         key = re.search(r"API key\s+(sp_test_\S+)", out)
         assert key, out
         r = httpx.post(

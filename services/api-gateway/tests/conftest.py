@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -15,16 +16,36 @@ import grpc
 import httpx
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from spooled_billing.app import BillingApp
+from spooled_billing.testing import running_billing
 from spooled_common import rpc
 from spooled_common.migrate import migrate
+from spooled_common.tenant import Tenant
 from spooled_gateway.app import create_app
 from spooled_gateway.settings import GatewaySettings
 from spooled_proto.spooled.internal.v1 import queue_core_pb2 as pb
 from spooled_proto.spooled.internal.v1 import queue_core_pb2_grpc as pb_grpc
+from spooled_testing.postgres import PostgresServer
 
 GATEWAY_MIGRATIONS = "spooled_gateway.db.migrations"
 #: The admin key gateway_settings() configures unless told otherwise.
 TEST_ADMIN_KEY = "test-admin-key-0123456789abcdef"
+
+
+#: Most gateway tests act as free-tier organizations and are not about plan
+#: limits (free: 5 requests/s, 1 schedule); like the e2e suite, they lift the
+#: free tier through the documented overrides. Tests of limits set their own.
+FREE_TIER_LIFTED = {
+    "SPOOLED_PLAN_FREE_RATE_LIMIT_RPS": "100000",
+    "SPOOLED_PLAN_FREE_RATE_LIMIT_BURST": "100000",
+    "SPOOLED_PLAN_FREE_MAX_SCHEDULES": "unlimited",
+}
+
+
+@pytest.fixture(autouse=True)
+def _lift_free_tier(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in FREE_TIER_LIFTED.items():
+        monkeypatch.setenv(name, value)
 
 
 def unused_addr() -> str:
@@ -47,11 +68,13 @@ async def gateway_dsn(fresh_dsn: str) -> str:
 
 def gateway_settings(dsn: str, **overrides: Any) -> GatewaySettings:
     """Settings for an in-process gateway: no public gRPC port, queue-core
-    pointed at a dead port unless ``QUEUE_CORE_ADDR`` is given."""
+    (and billing) pointed at a dead port unless ``QUEUE_CORE_ADDR`` (``BILLING_ADDR``)
+    is given."""
     values: dict[str, Any] = {
         "DATABASE_URL": dsn,
         "GRPC_PORT": 0,
         "QUEUE_CORE_ADDR": unused_addr(),
+        "BILLING_ADDR": unused_addr(),
         "ADMIN_API_KEY": TEST_ADMIN_KEY,
         "DATABASE_MIN_CONNECTIONS": 1,
         "DATABASE_MAX_CONNECTIONS": 5,
@@ -75,10 +98,43 @@ async def gateway_client(
             yield client
 
 
+@pytest.fixture(scope="session")
+async def billing_service(pg_server: PostgresServer) -> AsyncIterator[BillingApp]:
+    """A real billing service (its own database) for the gateway's plan and usage calls."""
+    async with running_billing(pg_server.create_database(f"gwb_{uuid.uuid4().hex[:8]}")) as app:
+        yield app
+
+
 @pytest.fixture
-def make_gateway_settings() -> Callable[..., GatewaySettings]:
-    """``make_gateway_settings(dsn, **ENV_OVERRIDES)`` (see :func:`gateway_settings`)."""
-    return gateway_settings
+def billing_addr(billing_service: BillingApp) -> str:
+    return f"127.0.0.1:{billing_service.grpc_port}"
+
+
+@pytest.fixture
+def reserve_jobs(billing_service: BillingApp) -> Callable[[str, int], Any]:
+    """``await reserve_jobs(org_id, n)``: count n jobs on billing's daily counter."""
+
+    async def reserve(org_id: str, n: int) -> None:
+        from spooled_proto.spooled.internal.v1 import billing_pb2, billing_pb2_grpc
+
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{billing_service.grpc_port}") as ch:
+            await billing_pb2_grpc.BillingStub(ch).ReserveJobs(
+                billing_pb2.ReserveJobsRequest(count=n),
+                metadata=rpc.call_metadata(billing_service.settings.internal_token, Tenant(org_id)),
+            )
+
+    return reserve
+
+
+@pytest.fixture
+def make_gateway_settings(billing_addr: str) -> Callable[..., GatewaySettings]:
+    """``make_gateway_settings(dsn, **ENV_OVERRIDES)`` (see :func:`gateway_settings`),
+    with the session's billing service unless ``BILLING_ADDR`` is given."""
+
+    def make(dsn: str, **overrides: Any) -> GatewaySettings:
+        return gateway_settings(dsn, **{"BILLING_ADDR": billing_addr, **overrides})
+
+    return make
 
 
 @pytest.fixture
@@ -88,9 +144,9 @@ def make_gateway_client() -> Callable[..., Any]:
 
 
 @pytest.fixture
-async def gateway(gateway_dsn: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A gateway on a fresh database with queue-core unreachable."""
-    async with gateway_client(gateway_settings(gateway_dsn)) as client:
+async def gateway(gateway_dsn: str, billing_addr: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A gateway on a fresh database with queue-core unreachable (billing reachable)."""
+    async with gateway_client(gateway_settings(gateway_dsn, BILLING_ADDR=billing_addr)) as client:
         yield client
 
 

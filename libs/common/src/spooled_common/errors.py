@@ -7,6 +7,7 @@ Hierarchy::
     ├── BadRequest                400 BAD_REQUEST
     ├── Unauthorized              401 UNAUTHORIZED
     ├── AccessDenied              403 ACCESS_DENIED
+    │   └── FeatureDisabled       403 FEATURE_DISABLED
     ├── NotFound                  404 NOT_FOUND
     ├── Conflict                  409 CONFLICT
     │   └── LeaseExpired          409 LEASE_EXPIRED
@@ -94,6 +95,12 @@ class AccessDenied(AppError):
     grpc_code = grpc.StatusCode.PERMISSION_DENIED
 
 
+class FeatureDisabled(AccessDenied):
+    """This feature is not available on the organization's plan."""
+
+    code = "FEATURE_DISABLED"
+
+
 class NotFound(AppError):
     """Resource not found."""
 
@@ -165,6 +172,7 @@ _BY_CODE: dict[tuple[int, str], type[AppError]] = {
         BadRequest,
         Unauthorized,
         AccessDenied,
+        FeatureDisabled,
         NotFound,
         Conflict,
         LeaseExpired,

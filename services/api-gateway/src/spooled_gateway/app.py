@@ -9,24 +9,34 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from spooled_common import db
 
-from spooled_gateway import http_errors, middleware
+from spooled_gateway import http_errors, middleware, ratelimit
+from spooled_gateway.billing_client import BillingClient
+from spooled_gateway.console import routes as console
 from spooled_gateway.core_client import CoreClient
+from spooled_gateway.ratelimit.middleware import RateLimitMiddleware
 from spooled_gateway.responses import OrjsonResponse
 from spooled_gateway.routes import (
     admin,
     api_keys,
     auth,
+    billing,
+    dashboard,
+    diagnose,
     dlq,
     health,
+    incoming_webhooks,
     jobs,
     organizations,
+    outgoing_webhooks,
     queues,
     realtime_proxy,
     schedules,
     workers,
+    workflows,
 )
 from spooled_gateway.scheduler_client import SchedulerClient
 from spooled_gateway.settings import GatewaySettings
+from spooled_gateway.webhooks_client import WebhooksClient
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +53,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         )
         app.state.core = CoreClient(settings.queue_core_addr, settings.internal_token)
         app.state.scheduler = SchedulerClient(settings.scheduler_addr, settings.internal_token)
+        app.state.webhooks = WebhooksClient(settings.webhooks_addr, settings.internal_token)
+        app.state.billing = BillingClient(settings.billing_addr, settings.internal_token)
         grpc_server = None
         if settings.grpc_port:
             from spooled_gateway.grpc_public.server import start_public_grpc
@@ -56,6 +68,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 await grpc_server.stop(grace=5)
             await app.state.core.close()
             await app.state.scheduler.close()
+            await app.state.webhooks.close()
+            await app.state.billing.close()
+            await app.state.limiter.close()
             await app.state.db.close()
 
     app = FastAPI(
@@ -67,12 +82,26 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    # Rate limits (Redis-shared when REDIS_URL is set) and per-org concurrency.
+    app.state.limiter = ratelimit.Limiter(settings.redis_url)
+    app.state.inflight = ratelimit.InflightGate(
+        settings.org_max_inflight, settings.org_inflight_wait_secs
+    )
     http_errors.install(app)
+    app.add_middleware(RateLimitMiddleware)
     app.add_middleware(middleware.EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
 
     app.include_router(health.router)
     for module in (auth, organizations, api_keys, admin, jobs, dlq, queues, workers):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(schedules.router, prefix=API_PREFIX)
+    app.include_router(workflows.router, prefix=API_PREFIX)
     app.include_router(realtime_proxy.router, prefix=API_PREFIX)
+    app.include_router(outgoing_webhooks.router, prefix=API_PREFIX)
+    app.include_router(incoming_webhooks.router, prefix=API_PREFIX)
+    # Operator views: job diagnosis, the dashboard summary and the /dashboard console.
+    app.include_router(diagnose.router, prefix=API_PREFIX)
+    app.include_router(dashboard.router, prefix=API_PREFIX)
+    app.include_router(console.router)
+    app.include_router(billing.router, prefix=API_PREFIX)
     return app

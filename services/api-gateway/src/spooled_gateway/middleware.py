@@ -24,6 +24,17 @@ _SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
     (b"permissions-policy", b"accelerometer=(), camera=(), geolocation=(), microphone=()"),
 ]
+#: The console at /dashboard runs its own scripts and styles and talks to this
+#: origin (REST and SSE); everything else keeps ``default-src 'none'``.
+_CONSOLE_CSP = (
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; "
+    b"frame-ancestors 'none'"
+)
+_CONSOLE_HEADERS = [
+    (name, _CONSOLE_CSP if name == b"content-security-policy" else value)
+    for name, value in _SECURITY_HEADERS
+]
 _VERSION_RE = re.compile(r"^[A-Za-z0-9.]{1,16}$")
 SUPPORTED_API_VERSIONS = {"1"}
 
@@ -57,7 +68,7 @@ class EdgeMiddleware:
             return
         headers = dict(scope["headers"])
         request_id = headers.get(b"x-request-id") or str(uuid.uuid4()).encode()
-        extra = [(b"x-request-id", request_id[:128]), *_SECURITY_HEADERS]
+        extra = [(b"x-request-id", request_id[:128]), *_security_headers(scope["path"])]
         if scope["path"].startswith("/api/v1"):
             extra.append((b"x-api-version", b"1"))
             version = headers.get(b"x-api-version", b"1").decode("latin-1")
@@ -112,6 +123,11 @@ class EdgeMiddleware:
                 await _send_json(send, 413, _too_large(self.max_body_bytes), extra)
             else:
                 raise
+
+
+def _security_headers(path: str) -> list[tuple[bytes, bytes]]:
+    console = path == "/dashboard" or path.startswith("/dashboard/")
+    return _CONSOLE_HEADERS if console else _SECURITY_HEADERS
 
 
 class _BodyTooLarge(Exception):

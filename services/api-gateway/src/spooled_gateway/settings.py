@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pydantic import Field
+from spooled_common import plans
 from spooled_common.settings import ServiceSettings
 
 DEV_JWT_SECRET = "development-secret-change-in-production"
@@ -18,6 +19,24 @@ class GatewaySettings(ServiceSettings):
     realtime_url: str = Field(default="http://127.0.0.1:8083", alias="REALTIME_URL")
     #: Where the scheduler's internal gRPC listens.
     scheduler_addr: str = Field(default="127.0.0.1:50062", alias="SCHEDULER_ADDR")
+    #: Where the webhooks service's internal gRPC listens (outgoing and incoming webhooks).
+    webhooks_addr: str = Field(default="127.0.0.1:50064", alias="WEBHOOKS_ADDR")
+    #: Where billing's internal gRPC listens (plans, daily usage, Stripe events).
+    billing_addr: str = Field(default="127.0.0.1:50063", alias="BILLING_ADDR")
+    #: Shared rate-limit buckets across replicas; empty = per-replica buckets
+    #: (each replica then allows up to the full plan rate: see ratelimit/).
+    redis_url: str = Field(default="", alias="REDIS_URL")
+    #: Unauthenticated requests, per client IP (upstream names and defaults).
+    public_rate_per_second: float = Field(
+        default=100.0, gt=0, alias="RATE_LIMIT_REQUESTS_PER_SECOND"
+    )
+    public_burst: int = Field(default=200, ge=1, alias="RATE_LIMIT_BURST_SIZE")
+    #: Requests of one organization handled at once by one replica; more wait
+    #: (up to SPOOLED_ORG_INFLIGHT_WAIT_SECS, then 429) holding no connection.
+    org_max_inflight: int = Field(default=16, ge=1, alias="SPOOLED_ORG_MAX_INFLIGHT")
+    org_inflight_wait_secs: float = Field(
+        default=10.0, ge=0, alias="SPOOLED_ORG_INFLIGHT_WAIT_SECS"
+    )
     jwt_secret: str = Field(default=DEV_JWT_SECRET, alias="JWT_SECRET")
     jwt_expiration_hours: int = Field(default=24, ge=1, le=8760, alias="JWT_EXPIRATION_HOURS")
     #: open | closed | invite
@@ -47,3 +66,4 @@ class GatewaySettings(ServiceSettings):
             )
         if self.registration_mode not in {"open", "closed", "invite"}:
             raise SystemExit("REGISTRATION_MODE must be one of open, closed, invite")
+        plans.validate_environment()

@@ -77,6 +77,8 @@ async def queue_core(pg_server: PostgresServer, nats_server: NatsServer) -> Asyn
             "QUEUE_CORE_GRPC_PORT": str(grpc_port),
             "QUEUE_CORE_HTTP_PORT": str(http_port),
             "LOG_LEVEL": "WARNING",
+            # Routing tests, not plan limits: unmetered (test_limits_*.py meter).
+            "BILLING_ADDR": "",
         },
         f"http://127.0.0.1:{http_port}/ready",
         logs / "queue-core.log",

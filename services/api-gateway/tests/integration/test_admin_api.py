@@ -184,7 +184,11 @@ async def test_list_validation_and_sorting(gateway: httpx.AsyncClient) -> None:
 
 
 async def test_stats_and_usage_with_queue_core(
-    gateway_dsn: str, make_gateway_settings: Any, make_gateway_client: Any, fake_core: Any
+    gateway_dsn: str,
+    make_gateway_settings: Any,
+    make_gateway_client: Any,
+    fake_core: Any,
+    reserve_jobs: Any,
 ) -> None:
     addr, core = fake_core
     async with make_gateway_client(make_gateway_settings(gateway_dsn, QUEUE_CORE_ADDR=addr)) as gw:
@@ -196,6 +200,7 @@ async def test_stats_and_usage_with_queue_core(
                 json={"name": slug, "slug": slug, "plan_tier": tier},
             )
             ids.append(resp.json()["organization"]["id"])
+        await reserve_jobs(ids[0], 5)  # jobs_today is billing's daily counter
         core.usage[ids[0]] = pb.Usage(
             jobs_today=5, active_jobs=3, queues=1, workers=1, total_jobs=40, pending=2, processing=1
         )

@@ -36,7 +36,7 @@ async def app_with_core(
         yield gw.app, core
 
 
-async def test_sdk_round_trip(app_with_core: Any) -> None:
+async def test_sdk_round_trip(app_with_core: Any, reserve_jobs: Any) -> None:
     app, core = app_with_core
     anon = sdk_client(app, admin_key=ADMIN_KEY)
     created = await anon.organizations.create(
@@ -44,6 +44,7 @@ async def test_sdk_round_trip(app_with_core: Any) -> None:
     )
     org_id, raw = created.organization.id, created.api_key.key
     core.usage[org_id] = pb.Usage(jobs_today=3, active_jobs=1, queues=1, workers=1)
+    await reserve_jobs(org_id, 3)  # jobs_today is billing's daily counter
     assert (await anon.organizations.check_slug("sdk-co")).available is False
     assert (await anon.organizations.generate_slug("Fresh Name")).slug == "fresh-name"
 

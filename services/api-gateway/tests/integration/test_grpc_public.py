@@ -107,6 +107,8 @@ def queue_core(database: str, nats_server: NatsServer, plan_env: None) -> Iterat
         "SPOOLED_ENV": "development",
         "QUEUE_CORE_GRPC_PORT": str(grpc_port),
         "QUEUE_CORE_HTTP_PORT": str(http_port),
+        # Not about plan limits: no billing service here (tests/e2e/test_limits*.py).
+        "BILLING_ADDR": "",
         **PLAN_ENV,
     }
     svc = Service(

@@ -30,6 +30,9 @@ REPLIES: dict[str, Any] = {
     "ClaimJobs": pb.JobList(),
     "RetryJob": pb.Job(),
     "GetJobHistory": pb.JobHistory(),
+    "DiagnoseJob": pb.Diagnosis(blockers=[pb.Blocker(code="READY", details=b"{}")]),
+    "GetJobDependencies": pb.JobDependencies(),
+    "AddJobDependencies": pb.AddJobDependenciesResponse(),
 }
 
 
@@ -69,6 +72,10 @@ async def routed() -> AsyncIterator[tuple[httpx.AsyncClient, RecordingCore]]:
         ("GET", "/jobs/some-id", None, "GetJob"),
         ("POST", "/jobs/some-id/retry", None, "RetryJob"),
         ("GET", "/jobs/some-id/history", None, "GetJobHistory"),
+        ("GET", "/jobs/some-id/diagnose", None, "DiagnoseJob"),
+        ("GET", "/jobs/dlq/diagnose", None, "DiagnoseJob"),
+        ("GET", "/jobs/some-id/dependencies", None, "GetJobDependencies"),
+        ("POST", "/jobs/some-id/dependencies", {"depends_on": ["p"]}, "AddJobDependencies"),
     ],
 )
 async def test_each_path_reaches_its_rpc(

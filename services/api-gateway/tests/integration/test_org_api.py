@@ -285,6 +285,7 @@ class TestUsageAndDelete:
         make_gateway_settings: Any,
         make_gateway_client: Any,
         fake_core: Any,
+        reserve_jobs: Any,
     ) -> None:
         addr, core = fake_core
         async with make_gateway_client(
@@ -292,6 +293,7 @@ class TestUsageAndDelete:
         ) as gw:
             resp = await gw.post(f"{API}/organizations", json={"name": "Busy", "slug": "busy"})
             org, key = resp.json()["organization"], resp.json()["api_key"]["key"]
+            await reserve_jobs(org["id"], 600)  # jobs_today is billing's daily counter
             core.usage[org["id"]] = pb.Usage(
                 jobs_today=600,
                 active_jobs=3,

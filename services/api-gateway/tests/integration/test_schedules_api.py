@@ -25,7 +25,7 @@ from spooled.types.schedules import (
 from spooled_common.migrate import migrate
 from spooled_gateway.app import create_app
 from spooled_gateway.auth.deps import require_principal
-from spooled_gateway.routes import schedules as schedule_routes
+from spooled_gateway.orgs import plans
 from spooled_gateway.settings import GatewaySettings
 from spooled_scheduler import db as scheduler_db
 from spooled_scheduler.app import SchedulerApp
@@ -397,9 +397,12 @@ class TestTriggerAndHistory:
 
 class TestPlanCap:
     async def test_cap_on_active_schedules_is_429_quota_exceeded(
-        self, api: httpx.AsyncClient
+        self, api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        cap = schedule_routes.MAX_SCHEDULES_PER_ORG
+        # The suite lifts the free tier (conftest); this test puts a cap back.
+        monkeypatch.setenv("SPOOLED_PLAN_FREE_MAX_SCHEDULES", "2")
+        cap = plans.limits_for("free").max_schedules
+        assert cap == 2
         ids = [(await create(api, name=f"s{i}"))["id"] for i in range(cap)]
         r = await api.post("/schedules", json=body(name="one too many"))
         assert r.status_code == 429, r.text

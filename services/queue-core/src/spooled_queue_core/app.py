@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import cast
 
 import asyncpg
 import grpc
@@ -16,6 +17,8 @@ from grpc_health.v1 import health
 from spooled_common.db import create_pool
 
 from spooled_queue_core import probes
+from spooled_queue_core.dashboard.service import DashboardService
+from spooled_queue_core.diagnose.service import DiagnoseService
 from spooled_queue_core.dlq.service import DeadLetterService
 from spooled_queue_core.grpc_server import QueueCoreServicer, Services, build_server
 from spooled_queue_core.jobs.service import JobService
@@ -25,10 +28,15 @@ from spooled_queue_core.maintenance.periodic import Periodic
 from spooled_queue_core.maintenance.reaper import Reaper
 from spooled_queue_core.outbox import OutboxRelay
 from spooled_queue_core.queues.service import QueueService
+from spooled_queue_core.quota import limits as quota_limits
+from spooled_queue_core.quota.admission import Admission
+from spooled_queue_core.quota.fairness import FairPool
 from spooled_queue_core.settings import QueueCoreSettings
 from spooled_queue_core.usage.service import UsageService
 from spooled_queue_core.wakeup import Wakeup
 from spooled_queue_core.workers.service import WorkerService
+from spooled_queue_core.workflows.dependencies import DependencyService
+from spooled_queue_core.workflows.service import WorkflowService
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +44,34 @@ READY_TIMEOUT_SECS = 2.0
 POOL_CLOSE_TIMEOUT_SECS = 10.0
 
 
-def build_services(pool: asyncpg.Pool, settings: QueueCoreSettings, wakeup: Wakeup) -> Services:
+def build_admission(settings: QueueCoreSettings) -> Admission:
+    """Plan-limit admission backed by billing (or unmetered when BILLING_ADDR is empty)."""
+    return Admission(
+        quota_limits.from_settings(
+            settings.billing_addr, settings.internal_token, settings.limits_cache_secs
+        )
+    )
+
+
+def build_services(
+    pool: asyncpg.Pool,
+    settings: QueueCoreSettings,
+    wakeup: Wakeup,
+    admission: Admission | None = None,
+) -> Services:
     channel = wakeup.channel
+    admission = admission or build_admission(settings)
     return Services(
-        jobs=JobService(pool, settings, channel=channel),
+        jobs=JobService(pool, settings, channel=channel, admission=admission),
         leases=LeaseService(pool, settings, wakeup),
-        dlq=DeadLetterService(pool, channel),
-        queues=QueueService(pool, settings, channel),
-        workers=WorkerService(pool, settings, channel),
+        dlq=DeadLetterService(pool, channel, admission=admission),
+        queues=QueueService(pool, settings, channel, admission=admission),
+        workers=WorkerService(pool, settings, channel, admission=admission),
         usage=UsageService(pool),
+        diagnose=DiagnoseService(pool, settings),
+        dashboard=DashboardService(pool, settings),
+        workflows=WorkflowService(pool, settings, channel=channel),
+        dependencies=DependencyService(pool),
     )
 
 
@@ -54,6 +81,7 @@ class QueueCoreApp:
         self.pool: asyncpg.Pool | None = None
         self.wakeup: Wakeup | None = None
         self.services: Services | None = None
+        self.admission: Admission | None = None
         self.grpc: grpc.aio.Server | None = None
         self.health: health.HealthServicer | None = None
         self.http: probes.ProbeServer | None = None
@@ -67,9 +95,12 @@ class QueueCoreApp:
         self.pool = await create_pool(
             s.database_url, min_size=s.database_min_connections, max_size=s.database_max_connections
         )
+        # Services see the pool through the per-organization fairness cap.
+        fair = cast(asyncpg.Pool, FairPool(self.pool, s.connections_per_org))
+        self.admission = build_admission(s)
         self.wakeup = Wakeup(s.database_url)
         await self.wakeup.start()
-        self.services = build_services(self.pool, s, self.wakeup)
+        self.services = build_services(fair, s, self.wakeup, self.admission)
         self.grpc, self.health = build_server(QueueCoreServicer(self.services), s.internal_token)
         self.grpc_port = self.grpc.add_insecure_port(f"{s.grpc_host}:{s.grpc_port}")
         await self.grpc.start()
@@ -120,6 +151,8 @@ class QueueCoreApp:
             await relay.stop()
         if self.http is not None:
             await self.http.stop()
+        if self.admission is not None:
+            await self.admission.source.close()
         if self.wakeup is not None:
             await self.wakeup.stop()
         if self.pool is not None:

@@ -21,12 +21,20 @@ from spooled_proto.spooled.internal.v1 import queue_core_pb2 as pb
 from spooled_proto.spooled.internal.v1 import queue_core_pb2_grpc
 
 from spooled_queue_core import metrics, wire
+from spooled_queue_core.dashboard import wire as dashboard_wire
+from spooled_queue_core.dashboard.service import DashboardService
+from spooled_queue_core.diagnose import wire as diagnose_wire
+from spooled_queue_core.diagnose.service import DiagnoseService
 from spooled_queue_core.dlq.service import DeadLetterService
 from spooled_queue_core.jobs.service import JobService
 from spooled_queue_core.leases.service import LeaseService, Settled
 from spooled_queue_core.queues.service import QueueService
+from spooled_queue_core.quota import fairness
 from spooled_queue_core.usage.service import UsageService
 from spooled_queue_core.workers.service import WorkerService
+from spooled_queue_core.workflows import wire as workflow_wire
+from spooled_queue_core.workflows.dependencies import DependencyService
+from spooled_queue_core.workflows.service import WorkflowService
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["QueueCore"].full_name
 #: A long-poll claim returns this long before the caller's deadline.
@@ -37,7 +45,8 @@ Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
 def _rpc(fn: F) -> F:
-    """Error mapping (``handle_errors``) plus a latency histogram per method."""
+    """Error mapping (``handle_errors``), a latency histogram per method, and the
+    caller's organization for the per-org database fairness cap (quota/fairness.py)."""
     inner = rpc.handle_errors(fn)
     seconds = metrics.RPC_SECONDS.labels(fn.__name__)
 
@@ -45,7 +54,8 @@ def _rpc(fn: F) -> F:
     async def wrapper(self: Any, request: Any, context: Ctx) -> Any:
         start = time.perf_counter()
         try:
-            return await inner(self, request, context)
+            with fairness.serving(_org_of(context)):
+                return await inner(self, request, context)
         finally:
             seconds.observe(time.perf_counter() - start)
 
@@ -60,6 +70,10 @@ class Services:
     queues: QueueService
     workers: WorkerService
     usage: UsageService
+    diagnose: DiagnoseService
+    dashboard: DashboardService
+    workflows: WorkflowService
+    dependencies: DependencyService
 
 
 class QueueCoreServicer(queue_core_pb2_grpc.QueueCoreServicer):
@@ -306,6 +320,86 @@ class QueueCoreServicer(queue_core_pb2_grpc.QueueCoreServicer):
     @_rpc
     async def GetUsage(self, request: pb.UsageRequest, context: Ctx) -> pb.Usage:
         return pb.Usage(**dict(await self._s.usage.usage(tenant_of(context))))
+
+    # -- operator views ----------------------------------------------------------------
+    @_rpc
+    async def DiagnoseJob(self, request: pb.DiagnoseJobRequest, context: Ctx) -> pb.Diagnosis:
+        found = await self._s.diagnose.diagnose(
+            tenant_of(context), request.job_id, diagnose_wire.plan_caps(request.plan)
+        )
+        return diagnose_wire.diagnosis(found)
+
+    @_rpc
+    async def GetDashboard(self, request: pb.DashboardRequest, context: Ctx) -> pb.Dashboard:
+        summary = await self._s.dashboard.summary(
+            tenant_of(context),
+            queue_limit=request.queue_limit,
+            minutes=request.throughput_minutes,
+        )
+        return dashboard_wire.dashboard(summary)
+
+    # -- workflows and job dependencies -------------------------------------------------
+    @_rpc
+    async def CreateWorkflow(
+        self, request: pb.CreateWorkflowRequest, context: Ctx
+    ) -> pb.CreateWorkflowResponse:
+        created = await self._s.workflows.create(
+            tenant_of(context),
+            workflow_wire.new_workflow(request),
+            wire.optional(request, "max_active_workflows"),
+        )
+        return workflow_wire.created(created)
+
+    @_rpc
+    async def ListWorkflows(
+        self, request: pb.ListWorkflowsRequest, context: Ctx
+    ) -> pb.WorkflowList:
+        rows = await self._s.workflows.list_workflows(
+            tenant_of(context),
+            status=wire.optional(request, "status") or None,
+            limit=request.limit,
+            offset=request.offset,
+        )
+        return pb.WorkflowList(workflows=[workflow_wire.workflow(r) for r in rows])
+
+    @_rpc
+    async def GetWorkflow(self, request: pb.WorkflowRef, context: Ctx) -> pb.WorkflowDetail:
+        found = await self._s.workflows.get(tenant_of(context), request.workflow_id)
+        return workflow_wire.detail(found)
+
+    @_rpc
+    async def CancelWorkflow(self, request: pb.WorkflowRef, context: Ctx) -> pb.Workflow:
+        row = await self._s.workflows.cancel(tenant_of(context), request.workflow_id)
+        return workflow_wire.workflow(row)
+
+    @_rpc
+    async def RetryWorkflow(self, request: pb.WorkflowRef, context: Ctx) -> pb.Workflow:
+        row = await self._s.workflows.retry(tenant_of(context), request.workflow_id)
+        return workflow_wire.workflow(row)
+
+    @_rpc
+    async def GetJobDependencies(self, request: pb.JobRef, context: Ctx) -> pb.JobDependencies:
+        found = await self._s.dependencies.get(tenant_of(context), request.job_id)
+        return workflow_wire.dependencies(found)
+
+    @_rpc
+    async def AddJobDependencies(
+        self, request: pb.AddJobDependenciesRequest, context: Ctx
+    ) -> pb.AddJobDependenciesResponse:
+        added = await self._s.dependencies.add(
+            tenant_of(context),
+            request.job_id,
+            list(request.depends_on),
+            request.dependency_mode or "all",
+        )
+        return workflow_wire.added(added)
+
+
+def _org_of(context: Ctx) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == rpc.ORG_KEY and isinstance(value, str):
+            return value
+    return None
 
 
 def _wait_ms(requested: int, context: Ctx) -> int:

@@ -23,3 +23,13 @@ RPC_SECONDS = Histogram(
     ["method"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+QUOTA_REFUSALS = Counter(
+    "spooled_quota_refusals_total", "Requests refused by a plan limit in queue-core", ["resource"]
+)
+QUOTA_REFUNDS = Counter(
+    "spooled_quota_refunded_jobs_total", "Reserved jobs given back to the daily counter"
+)
+ORG_DB_WAITS = Counter(
+    "spooled_org_db_slot_waits_total",
+    "Database acquisitions that queued behind the same organization's own (fairness cap)",
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pydantic import Field
+from spooled_common import plans
 from spooled_common.settings import ServiceSettings
 
 #: Defaults, named so code and docs agree (API.md §14.2).
@@ -14,6 +15,8 @@ DEFAULT_LEASE_SECS = 30
 DEFAULT_HEARTBEAT_SECS = 10
 #: A worker silent this long is marked offline and its jobs released.
 DEFAULT_STALE_WORKER_SECS = 120
+#: Where billing's internal gRPC listens (plan limits, the daily job counter).
+DEFAULT_BILLING_ADDR = "127.0.0.1:50063"
 
 
 class QueueCoreSettings(ServiceSettings):
@@ -50,6 +53,21 @@ class QueueCoreSettings(ServiceSettings):
     #: Grace period for in-flight RPCs on SIGTERM.
     shutdown_grace_secs: float = Field(default=10.0, alias="QUEUE_CORE_SHUTDOWN_GRACE_SECS")
 
+    #: Billing (plan limits and the daily job counter). Empty = nothing is
+    #: metered: development and tests of unrelated behaviour only.
+    billing_addr: str = Field(default=DEFAULT_BILLING_ADDR, alias="BILLING_ADDR")
+    #: How long limits read for worker/queue caps are cached per organization.
+    limits_cache_secs: float = Field(default=5.0, alias="QUEUE_CORE_LIMITS_CACHE_SECS")
+    #: Pooled connections one organization may hold at once (0 = half the pool),
+    #: so a flooding tenant never starves the others (quota/fairness.py).
+    max_connections_per_org: int = Field(default=0, alias="QUEUE_CORE_MAX_CONNECTIONS_PER_ORG")
+
+    @property
+    def connections_per_org(self) -> int:
+        if self.max_connections_per_org > 0:
+            return min(self.max_connections_per_org, self.database_max_connections)
+        return max(1, self.database_max_connections // 2)
+
     def check(self) -> None:
         super().check()
         if self.lease_duration_secs <= self.heartbeat_interval_secs:
@@ -62,3 +80,6 @@ class QueueCoreSettings(ServiceSettings):
             raise SystemExit("QUEUE_DEFAULT_TIMEOUT_SECS must be within 1..86400")
         if self.reaper_interval_secs <= 0 or self.due_scan_interval_secs <= 0:
             raise SystemExit("maintenance intervals must be positive")
+        if self.is_production and not self.billing_addr:
+            raise SystemExit("BILLING_ADDR must be set in production (plan limits are enforced)")
+        plans.validate_environment()

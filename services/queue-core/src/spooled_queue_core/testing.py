@@ -25,6 +25,8 @@ def make_settings(dsn: str, **env: Any) -> QueueCoreSettings:
         "QUEUE_CORE_HTTP_PORT": 0,
         "QUEUE_CORE_GRPC_HOST": "127.0.0.1",
         "QUEUE_CORE_HTTP_HOST": "127.0.0.1",
+        # Unmetered unless a test points it at a billing service.
+        "BILLING_ADDR": "",
     }
     values.update(env)
     return QueueCoreSettings(**values)

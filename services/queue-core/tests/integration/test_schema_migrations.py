@@ -3,22 +3,35 @@ from __future__ import annotations
 from importlib import resources
 
 import asyncpg
+import pytest
 from spooled_common.migrate import migrate
 from spooled_queue_core import db
 
-TENANT_TABLES = {"jobs", "queue_config", "workers", "job_history", "dead_letter_queue", "outbox"}
+TENANT_TABLES = {
+    "jobs",
+    "queue_config",
+    "workers",
+    "job_history",
+    "dead_letter_queue",
+    "outbox",
+    "workflows",
+    "job_dependencies",
+}
 
 
 class TestMigrate:
     async def test_applies_once_then_is_a_no_op(self, fresh_dsn: str) -> None:
         first = await migrate(fresh_dsn, db.SCHEMA, db.MIGRATIONS)
         second = await migrate(fresh_dsn, db.SCHEMA, db.MIGRATIONS)
-        assert first == ["0001_core.sql"]
+        assert first == ["0001_core.sql", "0002_workflows.sql", "0003_plan_limits.sql"]
         assert second == []
 
-    async def test_migration_sql_itself_is_rerunnable(self, core_dsn: str) -> None:
+    @pytest.mark.parametrize(
+        "name", ["0001_core.sql", "0002_workflows.sql", "0003_plan_limits.sql"]
+    )
+    async def test_migration_sql_itself_is_rerunnable(self, core_dsn: str, name: str) -> None:
         # Re-running the file by hand (e.g. after a partial failure) must not break.
-        text = resources.files(db.MIGRATIONS).joinpath("0001_core.sql").read_text()
+        text = resources.files(db.MIGRATIONS).joinpath(name).read_text()
         conn = await asyncpg.connect(core_dsn)
         try:
             async with conn.transaction():

@@ -43,6 +43,7 @@ class KeyRecord:
     expires_at: datetime | None
     last_used: datetime | None
     plan_tier: str
+    custom_limits: Any = None
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> KeyRecord:
@@ -55,6 +56,7 @@ class KeyRecord:
             expires_at=row["expires_at"],
             last_used=row["last_used"],
             plan_tier=row["plan_tier"],
+            custom_limits=row["custom_limits"],
         )
 
     def check(self) -> None:
@@ -117,6 +119,7 @@ async def authenticate_api_key(pool: asyncpg.Pool, raw_key: str) -> Principal:
         expires_at=record.expires_at,
         rate_limit=record.rate_limit,
         plan_tier=record.plan_tier,
+        custom_limits=record.custom_limits,
     )
 
 
@@ -157,6 +160,7 @@ async def authenticate_access_token(pool: asyncpg.Pool, secret: str, token: str)
         expires_at=claims.expires_at,
         rate_limit=record.rate_limit,
         plan_tier=record.plan_tier,
+        custom_limits=record.custom_limits,
         token_id=claims.jti,
         session_id=claims.sid,
     )

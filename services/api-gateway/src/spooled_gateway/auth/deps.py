@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from spooled_common import errors
 
+from spooled_gateway import ratelimit
 from spooled_gateway.auth.authenticate import authenticate_access_token, authenticate_api_key
 from spooled_gateway.auth.principal import Principal
 
@@ -39,6 +40,7 @@ async def require_principal(request: Request) -> Principal:
 
     Raises:
         errors.Unauthorized: rendered as 401 ``{code: "UNAUTHORIZED", message}``.
+        errors.RateLimited: the key's bucket is empty (429, see ratelimit/).
     """
     token = bearer_token(request)
     pool = request.app.state.db
@@ -48,6 +50,8 @@ async def require_principal(request: Request) -> Principal:
     else:
         principal = await authenticate_api_key(pool, token)
     request.state.principal = principal
+    # Per-key rate limit (429 + Retry-After) and the org's in-flight slot.
+    await ratelimit.admit(request, principal)
     return principal
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from spooled_common import errors
+from spooled_common import errors, plans
 from spooled_common.tenant import Tenant
 
 
@@ -26,6 +27,13 @@ class Principal:
     #: JWT only: the token id (jti) and the login session it belongs to (sid).
     token_id: str | None = None
     session_id: str | None = None
+    #: The org's per-org overrides as the gateway last heard them from billing.
+    custom_limits: Any = None
+
+    @property
+    def limits(self) -> plans.PlanLimits:
+        """The org's effective limits: tier < SPOOLED_PLAN_* env < custom_limits."""
+        return plans.limits_for(self.plan_tier or "free", self.custom_limits)
 
     @property
     def tenant(self) -> Tenant:

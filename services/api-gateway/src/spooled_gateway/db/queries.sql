@@ -8,7 +8,7 @@
 -- The authentication lookup: O(1) on the unique lookup_hash index. Runs with
 -- app.maintenance on, since the organization is what we are finding out.
 SELECT k.id, k.organization_id, k.queues, k.rate_limit, k.is_active, k.expires_at,
-       k.last_used, o.plan_tier
+       k.last_used, o.plan_tier, o.custom_limits
 FROM gateway.api_keys k
 JOIN gateway.organizations o ON o.id = k.organization_id
 WHERE k.lookup_hash = $1;
@@ -18,7 +18,7 @@ WHERE k.lookup_hash = $1;
 -- re-scoped or expired since login) and whether the token or its session was
 -- revoked, in one round trip. $1 key id, $2 org id, $3 [jti, sid].
 SELECT k.id, k.organization_id, k.queues, k.rate_limit, k.is_active, k.expires_at,
-       k.last_used, o.plan_tier,
+       k.last_used, o.plan_tier, o.custom_limits,
        EXISTS (SELECT 1 FROM gateway.revoked_tokens r
                WHERE r.token_id = ANY($3::text[]) AND r.expires_at > now()) AS revoked
 FROM gateway.api_keys k
@@ -92,15 +92,19 @@ SELECT * FROM gateway.organizations WHERE id = $1;
 SELECT EXISTS (SELECT 1 FROM gateway.organizations WHERE slug = $1);
 
 -- name: update_org
--- $2..$4 NULL = leave unchanged. The webhook token survives a settings
--- replacement: callers cannot drop or forge it through PUT.
+-- $2..$4 NULL = leave unchanged. The webhook token and the incoming-webhook
+-- signing secrets survive a settings replacement: callers cannot drop or
+-- forge them through PUT (they have endpoints of their own).
 UPDATE gateway.organizations SET
     name = COALESCE($2, name),
     billing_email = COALESCE($3, billing_email),
     settings = CASE WHEN $4::jsonb IS NULL THEN settings
-                    ELSE ($4::jsonb - 'webhook_token')
-                         || jsonb_strip_nulls(jsonb_build_object('webhook_token',
-                                                                 settings -> 'webhook_token'))
+                    ELSE ($4::jsonb - 'webhook_token' - 'github_webhook_secret'
+                                    - 'stripe_webhook_secret')
+                         || jsonb_strip_nulls(jsonb_build_object(
+                                'webhook_token', settings -> 'webhook_token',
+                                'github_webhook_secret', settings -> 'github_webhook_secret',
+                                'stripe_webhook_secret', settings -> 'stripe_webhook_secret'))
                END,
     updated_at = now()
 WHERE id = $1
@@ -114,9 +118,12 @@ UPDATE gateway.organizations SET
     billing_email = COALESCE($4, billing_email),
     custom_limits = CASE WHEN $6 THEN $5::jsonb ELSE custom_limits END,
     settings = CASE WHEN $7::jsonb IS NULL THEN settings
-                    ELSE ($7::jsonb - 'webhook_token')
-                         || jsonb_strip_nulls(jsonb_build_object('webhook_token',
-                                                                 settings -> 'webhook_token'))
+                    ELSE ($7::jsonb - 'webhook_token' - 'github_webhook_secret'
+                                    - 'stripe_webhook_secret')
+                         || jsonb_strip_nulls(jsonb_build_object(
+                                'webhook_token', settings -> 'webhook_token',
+                                'github_webhook_secret', settings -> 'github_webhook_secret',
+                                'stripe_webhook_secret', settings -> 'stripe_webhook_secret'))
                END,
     updated_at = now()
 WHERE id = $1
@@ -127,6 +134,16 @@ UPDATE gateway.organizations
 SET settings = settings || jsonb_build_object('webhook_token', $2::text), updated_at = now()
 WHERE id = $1
 RETURNING settings ->> 'webhook_token' AS webhook_token;
+
+-- name: set_webhook_secret
+-- An incoming-webhook signing secret ($2: github_webhook_secret or
+-- stripe_webhook_secret); $3 NULL removes it.
+UPDATE gateway.organizations
+SET settings = CASE WHEN $3::text IS NULL THEN settings - $2::text
+                    ELSE settings || jsonb_build_object($2::text, $3::text) END,
+    updated_at = now()
+WHERE id = $1
+RETURNING id;
 
 -- name: delete_org
 DELETE FROM gateway.organizations WHERE id = $1

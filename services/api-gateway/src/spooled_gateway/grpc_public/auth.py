@@ -15,6 +15,7 @@ from spooled_common import errors
 
 from spooled_gateway.auth import authenticate
 from spooled_gateway.auth.principal import Principal
+from spooled_gateway.ratelimit import Limiter, rate_limited, rules_for
 
 MISSING_CREDENTIALS = "Missing x-api-key or authorization header"
 
@@ -40,20 +41,37 @@ def credentials(metadata: Any) -> str:
 
 
 class Authenticator:
-    """Resolves a call's API key to a Principal against the gateway database."""
+    """Resolves a call's API key to a Principal against the gateway database.
 
-    def __init__(self, pool: Any) -> None:
+    With a ``limiter``, every unary call and every stream opening also takes a
+    token from the key's rate-limit bucket (the same bucket as REST), and an
+    empty bucket is RESOURCE_EXHAUSTED with a ``retry-after`` trailer.
+    """
+
+    def __init__(self, pool: Any, limiter: Limiter | None = None) -> None:
         self._pool = pool
+        self._limiter = limiter
 
     async def principal(self, context: grpc.aio.ServicerContext) -> Principal:
-        return await self.check(credentials(context.invocation_metadata()))
+        who = await self.check(credentials(context.invocation_metadata()))
+        await self._rate_limit(who)
+        return who
+
+    async def _rate_limit(self, who: Principal) -> None:
+        if self._limiter is None:
+            return
+        decision = await self._limiter.take(rules_for(who), "api_key")
+        if not decision.allowed:
+            raise rate_limited(decision)
 
     async def check(self, raw_key: str) -> Principal:
         return await authenticate.authenticate_api_key(self._pool, raw_key)
 
     async def session(self, context: grpc.aio.ServicerContext) -> StreamSession:
         raw = credentials(context.invocation_metadata())
-        return StreamSession(self, raw, await self.check(raw))
+        who = await self.check(raw)
+        await self._rate_limit(who)
+        return StreamSession(self, raw, who)
 
 
 class StreamSession:

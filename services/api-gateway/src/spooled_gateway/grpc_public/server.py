@@ -47,7 +47,7 @@ SERVER_OPTIONS = [
 async def start_public_grpc(app: Any, settings: GatewaySettings) -> grpc.aio.Server:
     """Build, bind and start the public server; the caller stops it on shutdown."""
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    auth = Authenticator(app.state.db)
+    auth = Authenticator(app.state.db, getattr(app.state, "limiter", None))
     core = app.state.core
     ops = QueueOps(core, max_payload_bytes=settings.max_payload_bytes)
     spooled_pb2_grpc.add_QueueServiceServicer_to_server(QueueServicer(auth, ops), server)

@@ -12,11 +12,13 @@ from typing import Any, Literal
 
 import asyncpg
 from spooled_common import db, errors
+from spooled_proto.spooled.internal.v1 import billing_pb2 as pb
 
 from spooled_gateway.auth import authenticate
+from spooled_gateway.billing_client import BillingClient
 from spooled_gateway.core_client import CoreClient
 from spooled_gateway.db import queries
-from spooled_gateway.orgs import service, usage
+from spooled_gateway.orgs import plan_sync, service, usage
 
 SortBy = Literal["created_at", "name", "slug", "plan_tier", "updated_at"]
 SortOrder = Literal["asc", "desc"]
@@ -89,21 +91,44 @@ async def get_org_row(pool: asyncpg.Pool, org_id: str) -> asyncpg.Record:
     return row
 
 
-async def org_detail(pool: asyncpg.Pool, core: CoreClient, org_id: str) -> dict[str, Any]:
+async def org_detail(
+    pool: asyncpg.Pool, core: CoreClient, org_id: str, billing: BillingClient | None = None
+) -> dict[str, Any]:
     row = await get_org_row(pool, org_id)
     async with db.maintenance_tx(pool) as conn:
         key_total = await conn.fetchval(queries.count_keys, org_id)
         active_keys = await conn.fetchval(queries.count_active_keys, org_id)
     counts = await usage.core_usage_or_none(core, org_id)
+    today = await billing.jobs_today_or_none(org_id) if billing and counts else None
     body = service.org_body(row)
-    body["usage_info"] = usage.usage_info(row, counts, active_keys) if counts else None
+    body["usage_info"] = (
+        usage.usage_info(row, counts, active_keys, jobs_today=today) if counts else None
+    )
     body["api_keys_count"] = key_total
     body["total_jobs"] = counts.total_jobs if counts else None
     return body
 
 
-async def patch_org(pool: asyncpg.Pool, org_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-    """Apply the fields present in ``changes``; ``custom_limits`` null or {} clears it."""
+async def patch_org(
+    pool: asyncpg.Pool, billing: BillingClient, org_id: str, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Apply the fields present in ``changes``; ``custom_limits`` null or {} clears it.
+
+    Plan fields go to billing (the owner) first; the gateway's copy takes
+    billing's answer, so the two never disagree after a successful call.
+    """
+    if {"plan_tier", "custom_limits"} & changes.keys():
+        await get_org_row(pool, org_id)  # 404 before billing records anything
+        plan = await plan_sync.set_plan(
+            billing,
+            org_id,
+            tier=changes.get("plan_tier"),
+            replace_custom="custom_limits" in changes,
+            custom=changes.get("custom_limits"),
+        )
+        changes = {**changes, "plan_tier": plan.plan_tier}
+        if "custom_limits" in changes:
+            changes["custom_limits"] = plan_sync.custom_limits(plan)
     clear_or_set = "custom_limits" in changes
     limits = changes.get("custom_limits") or None
     async with db.maintenance_tx(pool) as conn:
@@ -136,11 +161,13 @@ async def delete_org(pool: asyncpg.Pool, org_id: str, *, hard: bool) -> None:
     authenticate.invalidate()
 
 
-async def reset_usage(pool: asyncpg.Pool, org_id: str) -> None:
+async def reset_usage(pool: asyncpg.Pool, billing: BillingClient, org_id: str) -> None:
+    """Zero today's job counter (billing's, the one the daily limit is checked against)."""
     async with db.maintenance_tx(pool) as conn:
         found = await conn.fetchval(queries.reset_org_usage, org_id)
     if found is None:
         raise errors.NotFound("Organization not found")
+    await billing.call(org_id, "ResetDailyUsage", pb.DailyUsageRequest())
 
 
 async def stats(pool: asyncpg.Pool, core: CoreClient, uptime_s: int) -> dict[str, Any]:

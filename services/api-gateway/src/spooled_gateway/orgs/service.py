@@ -18,8 +18,10 @@ from spooled_gateway.orgs.schemas import RESERVED_SLUGS, SLUG_MAX, SLUG_MIN, slu
 
 WEBHOOK_TOKEN_PREFIX = "whk_"
 INITIAL_KEY_NAME = "Initial Admin Key"
-#: Never echoed inside ``settings``: it is a credential with its own endpoint.
-_HIDDEN_SETTINGS = ("webhook_token",)
+#: Settings keys of the incoming-webhook signing secrets, per provider.
+WEBHOOK_SECRET_KEYS = {"github": "github_webhook_secret", "stripe": "stripe_webhook_secret"}
+#: Never echoed inside ``settings``: credentials with endpoints of their own.
+_HIDDEN_SETTINGS = ("webhook_token", *WEBHOOK_SECRET_KEYS.values())
 
 
 def new_webhook_token() -> str:
@@ -73,9 +75,13 @@ async def create_org(
     plan_tier: str = "free",
     settings: dict[str, Any] | None = None,
     custom_limits: dict[str, Any] | None = None,
+    org_id: str | None = None,
 ) -> dict[str, Any]:
-    """Create an org and its unrestricted first key; the 201 body of both create routes."""
-    org_id = str(uuid.uuid4())
+    """Create an org and its unrestricted first key; the 201 body of both create routes.
+
+    ``org_id`` is chosen by the caller when billing was told the plan first.
+    """
+    org_id = org_id or str(uuid.uuid4())
     settings = {**(settings or {}), "webhook_token": new_webhook_token()}
     async with db.tenant_tx(pool, org_id) as conn:
         try:
@@ -163,6 +169,33 @@ async def verify_webhook_token(pool: asyncpg.Pool, org_id: str, supplied: str) -
     except errors.NotFound:
         return False
     return expected is not None and hmac.compare_digest(expected.encode(), supplied.encode())
+
+
+async def ingest_credential(pool: asyncpg.Pool, org_id: str, provider: str) -> str | None:
+    """What an incoming webhook of ``provider`` is verified against: the webhook
+    token (custom) or the provider's signing secret; ``""`` when the org has not
+    configured one, None when there is no such (live) organization."""
+    try:
+        row = await get_org(pool, org_id)
+    except errors.NotFound:
+        return None
+    if row["plan_tier"] == "deleted":
+        return None
+    key = "webhook_token" if provider == "custom" else WEBHOOK_SECRET_KEYS[provider]
+    value = (row["settings"] or {}).get(key)
+    return value if isinstance(value, str) else ""
+
+
+async def set_webhook_secret(
+    pool: asyncpg.Pool, org_id: str, provider: str, secret: str | None
+) -> None:
+    """Store (or with None, remove) the org's signing secret for ``provider``."""
+    async with db.tenant_tx(pool, org_id) as conn:
+        found = await conn.fetchval(
+            queries.set_webhook_secret, org_id, WEBHOOK_SECRET_KEYS[provider], secret
+        )
+    if found is None:
+        raise errors.NotFound("Organization not found")
 
 
 async def slug_taken(pool: asyncpg.Pool, slug: str) -> bool:

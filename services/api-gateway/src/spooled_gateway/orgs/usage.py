@@ -89,11 +89,18 @@ def _warning(resource: str, item: dict[str, Any], threshold: float) -> dict[str,
     return None
 
 
-def usage_info(org: asyncpg.Record, usage: Any, api_keys: int) -> dict[str, Any]:
-    """The upstream ``UsageInfo`` document."""
+def usage_info(
+    org: asyncpg.Record, usage: Any, api_keys: int, jobs_today: int | None = None
+) -> dict[str, Any]:
+    """The upstream ``UsageInfo`` document.
+
+    ``jobs_today`` is billing's daily counter, the number the daily limit is
+    checked against; without it (billing not answering) queue-core's count
+    of jobs created today stands in.
+    """
     limits = plans.limits_for(org["plan_tier"], org["custom_limits"])
     counts = {
-        "jobs_today": usage.jobs_today,
+        "jobs_today": usage.jobs_today if jobs_today is None else jobs_today,
         "active_jobs": usage.active_jobs,
         "queues": usage.queues,
         "workers": usage.workers,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -10,7 +11,7 @@ from spooled_common import errors
 
 from spooled_gateway.auth import api_keys, require_admin
 from spooled_gateway.auth.schemas import ApiKeyCreate
-from spooled_gateway.orgs import admin, plans, service
+from spooled_gateway.orgs import admin, plan_sync, plans, service
 from spooled_gateway.orgs.schemas import AdminOrgCreate, AdminOrgPatch
 from spooled_gateway.routes import health
 
@@ -41,27 +42,45 @@ async def list_organizations(
 
 @router.post("/organizations", status_code=201)
 async def create_organization(body: AdminOrgCreate, request: Request) -> dict[str, Any]:
-    """Like public sign-up, whatever REGISTRATION_MODE says, with a chosen plan."""
+    """Like public sign-up, whatever REGISTRATION_MODE says, with a chosen plan.
+
+    A plan other than plain free is recorded in billing first, under the id
+    the organization is then created with.
+    """
+    org_id = str(uuid.uuid4())
+    tier, custom = body.plan_tier, body.custom_limits
+    if tier != "free" or custom:
+        plan = await plan_sync.set_plan(
+            request.app.state.billing, org_id, tier=tier, replace_custom=True, custom=custom
+        )
+        tier, custom = plan.plan_tier, plan_sync.custom_limits(plan)
     return await service.create_org(
         request.app.state.db,
         name=body.name,
         slug=body.slug,
         billing_email=body.billing_email,
         key_env=request.app.state.settings.key_env,
-        plan_tier=body.plan_tier,
+        plan_tier=tier,
         settings=body.settings,
-        custom_limits=body.custom_limits,
+        custom_limits=custom,
+        org_id=org_id,
     )
 
 
 @router.get("/organizations/{org_id}")
 async def get_organization(org_id: str, request: Request) -> dict[str, Any]:
-    return await admin.org_detail(request.app.state.db, request.app.state.core, org_id)
+    state = request.app.state
+    return await admin.org_detail(state.db, state.core, org_id, state.billing)
 
 
 @router.patch("/organizations/{org_id}")
 async def update_organization(org_id: str, body: AdminOrgPatch, request: Request) -> dict[str, Any]:
-    return await admin.patch_org(request.app.state.db, org_id, body.model_dump(exclude_unset=True))
+    return await admin.patch_org(
+        request.app.state.db,
+        request.app.state.billing,
+        org_id,
+        body.model_dump(exclude_unset=True),
+    )
 
 
 @router.delete("/organizations/{org_id}", status_code=204)
@@ -91,7 +110,7 @@ async def create_api_key(org_id: str, body: ApiKeyCreate, request: Request) -> d
 
 @router.post("/organizations/{org_id}/reset-usage", status_code=204)
 async def reset_usage(org_id: str, request: Request) -> Response:
-    await admin.reset_usage(request.app.state.db, org_id)
+    await admin.reset_usage(request.app.state.db, request.app.state.billing, org_id)
     return Response(status_code=204)
 
 

@@ -52,9 +52,13 @@ async def queue_core_ok(core: CoreClient) -> bool:
 @router.get("/health")
 async def health(request: Request) -> dict[str, Any]:
     database = await database_ok(request)
-    # The gateway's caches are in-process (Redis optional and not configured
-    # here), so the cache layer is up whenever the process is.
-    return {"status": "healthy" if database else "degraded", "database": database, "cache": True}
+    # Redis is optional: without REDIS_URL the caches and rate-limit buckets
+    # are in-process (up whenever the process is). With it, "cache" says
+    # whether Redis answers; rate limits then fall back to per-replica
+    # buckets, so a Redis outage degrades nothing else (status stays healthy).
+    redis = await request.app.state.limiter.redis_ok()
+    cache = True if redis is None else redis
+    return {"status": "healthy" if database else "degraded", "database": database, "cache": cache}
 
 
 @router.get("/health/live")

@@ -27,6 +27,7 @@ from spooled_gateway.auth.principal import Principal
 from spooled_gateway.routes import dlq
 from spooled_gateway.schemas import common, listing
 from spooled_gateway.schemas import jobs as schemas
+from spooled_gateway.schemas import workflows as workflow_schemas
 from spooled_gateway.settings import GatewaySettings
 
 router = APIRouter(tags=["jobs"])
@@ -360,4 +361,54 @@ async def job_history(
     return convert.json_response(
         [convert.job_event(e) for e in reply.events],
         headers=convert.has_more_headers(reply.has_more),
+    )
+
+
+# -- dependencies of one job (workflows, API.md §4) ------------------------------------
+
+
+def _dependency_json(d: pb.JobDependency) -> dict[str, str]:
+    return {"job_id": d.job_id, "queue_name": d.queue_name, "status": d.status}
+
+
+@router.get("/jobs/{job_id}/dependencies")
+async def get_job_dependencies(job_id: str, request: Request, principal: Caller) -> Response:
+    """What the job waits for, what waits for it, and whether it may run."""
+    reply = await request.app.state.core.call(
+        principal.tenant, "GetJobDependencies", pb.JobRef(job_id=common.path_id(job_id, "job_id"))
+    )
+    return convert.json_response(
+        {
+            "job_id": reply.job_id,
+            "dependencies": [_dependency_json(d) for d in reply.dependencies],
+            "dependents": [_dependency_json(d) for d in reply.dependents],
+            "dependency_mode": reply.dependency_mode or "all",
+            "dependencies_met": reply.dependencies_met,
+        }
+    )
+
+
+@router.post(
+    "/jobs/{job_id}/dependencies",
+    openapi_extra=common.openapi_body(workflow_schemas.AddDependencies),
+)
+async def add_job_dependencies(job_id: str, request: Request, principal: Caller) -> Response:
+    """Make a waiting job also wait for ``depends_on`` (404 if any is unknown; self-
+    dependencies and edges closing a cycle are skipped)."""
+    body = common.parse_body(workflow_schemas.AddDependencies, await request.body())
+    reply = await request.app.state.core.call(
+        principal.tenant,
+        "AddJobDependencies",
+        pb.AddJobDependenciesRequest(
+            job_id=common.path_id(job_id, "job_id"),
+            depends_on=body.depends_on,
+            dependency_mode=body.dependency_mode or "all",
+        ),
+    )
+    return convert.json_response(
+        {
+            "job_id": reply.job_id,
+            "dependencies_added": reply.dependencies_added,
+            "dependencies_met": reply.dependencies_met,
+        }
     )

@@ -62,7 +62,9 @@ async def get_usage(principal: CurrentPrincipal, request: Request) -> dict[str, 
     pool = request.app.state.db
     org = await service.get_org(pool, principal.org_id)
     counts = await usage.core_usage(request.app.state.core, principal.org_id)
-    return usage.usage_info(org, counts, await usage.active_key_count(pool, principal.org_id))
+    today = await request.app.state.billing.jobs_today_or_none(principal.org_id)
+    keys = await usage.active_key_count(pool, principal.org_id)
+    return usage.usage_info(org, counts, keys, jobs_today=today)
 
 
 @router.get("/check-slug")

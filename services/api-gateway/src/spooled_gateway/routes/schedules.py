@@ -32,8 +32,6 @@ router = APIRouter(tags=["schedules"])
 
 Caller = Annotated[Principal, Depends(require_principal)]
 
-#: Active schedules per organization until the billing service owns plan caps.
-MAX_SCHEDULES_PER_ORG = 50
 #: Upstream: lists default to 100 (max 500); history to 50 (max 500).
 LIST_DEFAULT, HISTORY_DEFAULT, MAX_LIMIT = 100, 50, 500
 
@@ -153,9 +151,14 @@ async def _call(request: Request, principal: Principal, method: str, message: An
         raise plans.quota_exceeded(
             "schedules",
             int(exc.extra.get("current", 0)),
-            int(exc.extra.get("limit", MAX_SCHEDULES_PER_ORG)),
-            principal.plan_tier or "free",
+            int(exc.extra.get("limit", 0)),
+            principal.limits.tier,
         ) from None
+
+
+def _cap(principal: Principal) -> int | None:
+    """The plan's cap on active schedules (None = unlimited), checked by the scheduler."""
+    return principal.limits.max_schedules
 
 
 def _clamp(value: int, default: int) -> int:
@@ -190,7 +193,7 @@ async def create_schedule(request: Request, principal: Caller) -> Response:
         request,
         principal,
         "CreateSchedule",
-        pb.CreateScheduleRequest(schedule=spec, max_active_schedules=MAX_SCHEDULES_PER_ORG),
+        pb.CreateScheduleRequest(schedule=spec, max_active_schedules=_cap(principal)),
     )
     return convert.json_response(
         {
@@ -255,7 +258,7 @@ async def update_schedule(schedule_id: str, request: Request, principal: Caller)
         missed_run_policy=body.missed_run_policy,
         catch_up_limit=body.catch_up_limit,
         overlap_policy=body.overlap_policy,
-        max_active_schedules=MAX_SCHEDULES_PER_ORG,
+        max_active_schedules=_cap(principal),
     )
     return convert.json_response(
         schedule_json(await _call(request, principal, "UpdateSchedule", message))
@@ -283,7 +286,7 @@ async def pause_schedule(schedule_id: str, request: Request, principal: Caller) 
 async def resume_schedule(schedule_id: str, request: Request, principal: Caller) -> Response:
     """Fire again from the next tick after now; ticks missed while paused are not fired."""
     message = pb.ResumeScheduleRequest(
-        id=common.path_id(schedule_id), max_active_schedules=MAX_SCHEDULES_PER_ORG
+        id=common.path_id(schedule_id), max_active_schedules=_cap(principal)
     )
     return convert.json_response(
         schedule_json(await _call(request, principal, "ResumeSchedule", message))

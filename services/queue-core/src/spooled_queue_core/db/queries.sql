@@ -27,6 +27,15 @@ WITH input AS (
          WITH ORDINALITY AS t(id, queue_name, payload, priority, max_retries, timeout_seconds,
                               scheduled_at, expires_at, idempotency_key, tags,
                               parent_job_id, completion_webhook, completion_webhook_secret, ord)
+), parents AS MATERIALIZED (
+    -- Locked FOR SHARE so a parent cannot settle mid-insert: one completing
+    -- concurrently either committed first (seen completed here) or waits for
+    -- us, and its settle trigger then sees the child's edge (migration 0002).
+    SELECT p.id, p.status FROM core.jobs p
+    WHERE p.organization_id = $1
+      AND p.id IN (SELECT parent_job_id FROM input WHERE parent_job_id IS NOT NULL)
+    ORDER BY p.id
+    FOR SHARE
 ), ins AS (
     INSERT INTO core.jobs AS j (
         id, organization_id, queue_name, status, payload, priority, max_retries,
@@ -41,18 +50,21 @@ WITH input AS (
            -- the physical insertion order below.
            statement_timestamp() + i.ord * interval '1 microsecond', i.scheduled_at, i.expires_at, i.idempotency_key, i.tags::jsonb,
            i.parent_job_id, i.completion_webhook, i.completion_webhook_secret,
-           -- A child waits for its parent unless the parent already completed; the
-           -- reaper's unblock sweep covers a parent completing concurrently.
+           -- A child waits for its parent unless the parent already completed.
            i.parent_job_id IS NULL OR EXISTS (
-               SELECT 1 FROM core.jobs p
-               WHERE p.id = i.parent_job_id AND p.organization_id = $1 AND p.status = 'completed')
+               SELECT 1 FROM parents p WHERE p.id = i.parent_job_id AND p.status = 'completed')
     FROM input i
     LEFT JOIN core.queue_config qc ON qc.organization_id = $1 AND qc.queue_name = i.queue_name
     -- Keys are inserted in a fixed order so two batches sharing keys cannot
     -- deadlock on each other's unique-index entries.
     ORDER BY i.idempotency_key NULLS LAST, i.ord
     ON CONFLICT (organization_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING j.id, j.queue_name, j.status, j.priority, j.scheduled_at, j.dependencies_met
+    RETURNING j.id, j.queue_name, j.status, j.priority, j.scheduled_at, j.dependencies_met,
+              j.parent_job_id
+), edges AS (
+    -- parent_job_id is a dependency edge like any other (core.job_dependencies).
+    INSERT INTO core.job_dependencies (organization_id, job_id, depends_on_job_id)
+    SELECT $1, id, parent_job_id FROM ins WHERE parent_job_id IS NOT NULL
 ), history AS (
     INSERT INTO core.job_history (job_id, organization_id, event_type, details)
     SELECT id, $1, 'created',
@@ -270,7 +282,7 @@ ORDER BY priority DESC, created_at ASC;
 -- name: complete_job
 -- Fenced (API.md §3.4): the caller must hold the current, unexpired lease.
 -- $1 job, $2 org, $3 worker, $4 lease id, $5 result (JSON text or NULL),
--- $6 scope, $7 channel. Zero rows: see settlement_state.
+-- $6 scope. Zero rows: see settlement_state.
 WITH done AS (
     UPDATE core.jobs j
     SET status = 'completed', result = $5::jsonb, completed_at = now(), updated_at = now()
@@ -278,15 +290,10 @@ WITH done AS (
       AND j.status = 'processing' AND j.lease_id = $4
       AND j.lease_expires_at IS NOT NULL AND j.lease_expires_at > now()
       AND ($6::text[] IS NULL OR j.queue_name = ANY($6::text[]))
-    RETURNING j.id, j.queue_name, j.status, j.started_at, j.completed_at, j.lease_expires_at
-), unblocked AS (
-    -- Children waiting on this job become claimable.
-    UPDATE core.jobs c
-    SET dependencies_met = TRUE, updated_at = now()
-    FROM done
-    WHERE c.parent_job_id = done.id AND c.organization_id = $2 AND NOT c.dependencies_met
-      AND c.status IN ('pending', 'scheduled')
-    RETURNING c.queue_name
+    RETURNING j.id, j.queue_name, j.status, j.started_at, j.completed_at, j.lease_expires_at,
+              j.completion_webhook, j.completion_webhook_secret
+    -- Its dependents are settled by the trigger jobs_settle_dependents_v1
+    -- (migration 0002) in this transaction, with the wake-up for their queues.
 ), history AS (
     INSERT INTO core.job_history (job_id, organization_id, event_type, worker_id, details)
     SELECT id, $2, 'completed', $3,
@@ -299,12 +306,14 @@ WITH done AS (
            jsonb_build_object('job_id', id, 'queue_name', queue_name, 'worker_id', $3,
                'status', status, 'result', $5::jsonb,
                'duration_ms', round(extract(epoch FROM completed_at - started_at) * 1000))
+           -- The job's own completion webhook, for the webhooks service (the stream
+           -- is internal; webhooks never forwards the secret).
+           || jsonb_strip_nulls(jsonb_build_object(
+               'completion_webhook', completion_webhook,
+               'completion_webhook_secret', completion_webhook_secret))
     FROM done
-), wake AS (
-    SELECT count(pg_notify($7, $2 || E'\t' || q.queue_name)) AS n
-    FROM (SELECT DISTINCT queue_name FROM unblocked) q
 )
-SELECT done.status, done.lease_expires_at FROM done, wake;
+SELECT done.status, done.lease_expires_at FROM done;
 
 -- name: fail_job
 -- Fenced like complete_job. $5 error, $6 retry allowed, $7 scope.
@@ -334,7 +343,7 @@ WITH cur AS (
     FROM cur
     WHERE j.id = cur.id
     RETURNING j.id, j.queue_name, j.status, j.retry_count, j.payload, j.scheduled_at,
-              cur.will_retry, cur.delay_secs
+              cur.will_retry, cur.delay_secs, j.completion_webhook, j.completion_webhook_secret
 ), dlq AS (
     INSERT INTO core.dead_letter_queue
         (job_id, organization_id, queue_name, reason, original_payload, error_details)
@@ -357,6 +366,11 @@ WITH cur AS (
     SELECT $2, id, queue_name, 'job.failed',
            jsonb_build_object('job_id', id, 'queue_name', queue_name, 'status', status,
                               'error', $5, 'retry_count', retry_count)
+           -- The job's own completion webhook, for the webhooks service (the stream
+           -- is internal; webhooks never forwards the secret).
+           || jsonb_strip_nulls(jsonb_build_object(
+               'completion_webhook', completion_webhook,
+               'completion_webhook_secret', completion_webhook_secret))
     FROM upd WHERE NOT will_retry
 )
 SELECT status, will_retry, delay_secs FROM upd;
@@ -729,7 +743,7 @@ WITH expired AS (
     FROM expired
     WHERE j.id = expired.id
     RETURNING j.id, j.organization_id, j.queue_name, j.status, j.retry_count, j.payload,
-              j.last_error, j.dependencies_met
+              j.last_error, j.dependencies_met, j.completion_webhook, j.completion_webhook_secret
 ), dlq AS (
     INSERT INTO core.dead_letter_queue
         (job_id, organization_id, queue_name, reason, original_payload, error_details)
@@ -748,6 +762,11 @@ WITH expired AS (
     SELECT organization_id, id, queue_name, 'job.failed',
            jsonb_build_object('job_id', id, 'queue_name', queue_name, 'status', status,
                               'error', last_error, 'retry_count', retry_count)
+           -- The job's own completion webhook, for the webhooks service (the stream
+           -- is internal; webhooks never forwards the secret).
+           || jsonb_strip_nulls(jsonb_build_object(
+               'completion_webhook', completion_webhook,
+               'completion_webhook_secret', completion_webhook_secret))
     FROM upd WHERE status = 'deadletter'
 ), wake AS (
     SELECT count(pg_notify($2, q.organization_id || E'\t' || q.queue_name)) AS n
@@ -789,7 +808,7 @@ WITH stale AS (
     WHERE j.assigned_worker_id = offline.id AND j.organization_id = offline.organization_id
       AND j.status = 'processing'
     RETURNING j.id, j.organization_id, j.queue_name, j.status, j.retry_count, j.payload,
-              j.last_error, j.dependencies_met
+              j.last_error, j.dependencies_met, j.completion_webhook, j.completion_webhook_secret
 ), dlq AS (
     INSERT INTO core.dead_letter_queue
         (job_id, organization_id, queue_name, reason, original_payload, error_details)
@@ -808,6 +827,11 @@ WITH stale AS (
     SELECT organization_id, id, queue_name, 'job.failed',
            jsonb_build_object('job_id', id, 'queue_name', queue_name, 'status', status,
                               'error', last_error, 'retry_count', retry_count)
+           -- The job's own completion webhook, for the webhooks service (the stream
+           -- is internal; webhooks never forwards the secret).
+           || jsonb_strip_nulls(jsonb_build_object(
+               'completion_webhook', completion_webhook,
+               'completion_webhook_secret', completion_webhook_secret))
     FROM released WHERE status = 'deadletter'
 ), wake AS (
     SELECT count(pg_notify($3, q.organization_id || E'\t' || q.queue_name)) AS n
@@ -819,26 +843,24 @@ SELECT (SELECT count(*) FROM offline) AS workers,
 FROM wake;
 
 -- name: unblock_children
--- Safety net for a child inserted while its parent was completing (the
--- complete statement could not see it yet). $1 batch size, $2 channel.
-WITH blocked AS (
-    SELECT c.id FROM core.jobs c
-    JOIN core.jobs p ON p.id = c.parent_job_id
+-- Safety net only: dependents are settled in the transaction that settles
+-- their dependency (trigger jobs_settle_dependents_v1, migration 0002). This
+-- catches the rest, e.g. a job whose last dependency was purged, or one
+-- created with parent_job_id naming a job that had already failed.
+-- Waiting jobs whose dependencies are met are unblocked (with a wake-up),
+-- those that can never be met are cancelled. $1 batch size.
+WITH settled AS MATERIALIZED (
+    SELECT c.id, c.organization_id FROM core.jobs c
     WHERE NOT c.dependencies_met AND c.status IN ('pending', 'scheduled')
-      AND p.status = 'completed'
+      AND core.dependency_state_v1(c.id, c.organization_id) <> 'blocked'
+    ORDER BY c.id
     LIMIT $1
     FOR UPDATE OF c SKIP LOCKED
-), upd AS (
-    UPDATE core.jobs c
-    SET dependencies_met = TRUE, updated_at = now()
-    FROM blocked
-    WHERE c.id = blocked.id
-    RETURNING c.organization_id, c.queue_name
-), wake AS (
-    SELECT count(pg_notify($2, q.organization_id || E'\t' || q.queue_name)) AS n
-    FROM (SELECT DISTINCT organization_id, queue_name FROM upd) q
+), applied AS MATERIALIZED (
+    SELECT core.apply_dependency_state_v1(id, organization_id, NULL, NULL) AS state
+    FROM settled
 )
-SELECT (SELECT count(*) FROM upd) AS unblocked FROM wake;
+SELECT count(*) FILTER (WHERE state = 'met') AS unblocked FROM applied;
 
 -- name: notify_due_jobs
 -- Wakes claimers of queues whose delayed jobs (scheduled, or a retry's

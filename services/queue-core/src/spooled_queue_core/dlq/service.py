@@ -11,6 +11,9 @@ from spooled_common.tenant import Tenant
 
 from spooled_queue_core import paging, scope
 from spooled_queue_core.dlq import repository as repo
+from spooled_queue_core.quota import QUERIES as QUOTA_Q
+from spooled_queue_core.quota.admission import Admission
+from spooled_queue_core.quota.limits import Unmetered
 
 MAX_RETRY_BATCH = 100
 MAX_PURGE_BATCH = 10_000
@@ -24,9 +27,12 @@ class Retried:
 
 
 class DeadLetterService:
-    def __init__(self, pool: asyncpg.Pool, channel: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, channel: str, *, admission: Admission | None = None
+    ) -> None:
         self._pool = pool
         self._channel = channel
+        self._admission = admission or Admission(Unmetered())
 
     async def retry(
         self,
@@ -48,10 +54,36 @@ class DeadLetterService:
         limit = paging.clamp(
             limit, 1, max(MAX_RETRY_BATCH, len(job_ids)), default=max(MAX_RETRY_BATCH, len(job_ids))
         )
+        # Retried jobs re-enter the active set: they are admitted like new ones,
+        # reserving as many as the selection holds now and refunding the rest.
         async with tenant_tx(self._pool, tenant.org_id) as conn:
-            retried = await repo.retry(
-                conn, tenant.org_id, job_ids, queue, limit, scope.queues(tenant), self._channel
+            found = int(
+                await conn.fetchval(
+                    QUOTA_Q.count_dead_letters,
+                    tenant.org_id,
+                    job_ids,
+                    queue,
+                    limit,
+                    scope.queues(tenant),
+                )
             )
+        retried: list[str] = []
+        if found:
+            async with (
+                self._admission.jobs(tenant, found) as ticket,
+                tenant_tx(self._pool, tenant.org_id) as conn,
+            ):
+                await ticket.check(conn, adding=found)
+                retried = await repo.retry(
+                    conn,
+                    tenant.org_id,
+                    job_ids,
+                    queue,
+                    found,
+                    scope.queues(tenant),
+                    self._channel,
+                )
+                ticket.admit(len(retried))
         done = set(retried)
         return Retried(retried, [j for j in job_ids if j not in done])
 

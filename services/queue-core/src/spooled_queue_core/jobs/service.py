@@ -18,6 +18,8 @@ from spooled_common.tenant import Tenant
 from spooled_queue_core import metrics, paging, scope, wakeup
 from spooled_queue_core.jobs import repository as repo
 from spooled_queue_core.jobs.models import STATUSES, Created, JobFilter, NewJob
+from spooled_queue_core.quota.admission import Admission
+from spooled_queue_core.quota.limits import Unmetered
 from spooled_queue_core.settings import QueueCoreSettings
 
 MAX_BATCH_STATUS_IDS = 100
@@ -26,15 +28,24 @@ MAX_BULK = 1000
 _PARENT_PROBLEM = "parent_job_id must reference a job in the same organization and queue"
 #: The job holding a duplicate idempotency key was deleted between our INSERT and lookup.
 _VANISHED = "Failed to create job"
+_RETRYABLE = ("failed", "deadletter")
+_NOT_RETRYABLE = "Job cannot be retried (not in failed or deadletter state)"
 
 
 class JobService:
     def __init__(
-        self, pool: asyncpg.Pool, settings: QueueCoreSettings, *, channel: str = wakeup.CHANNEL
+        self,
+        pool: asyncpg.Pool,
+        settings: QueueCoreSettings,
+        *,
+        channel: str = wakeup.CHANNEL,
+        admission: Admission | None = None,
     ) -> None:
         self._pool = pool
         self._defaults = (settings.default_max_retries, settings.default_timeout_secs)
         self._channel = channel
+        #: Plan limits: every job created here is admitted through it.
+        self._admission = admission or Admission(Unmetered())
 
     # -- create ---------------------------------------------------------------
     async def create(self, tenant: Tenant, job: NewJob) -> Created:
@@ -56,7 +67,9 @@ class JobService:
         """Create a batch with one INSERT; each item reports its own outcome.
 
         Items repeating an idempotency key already used earlier in the batch
-        collapse onto that first item (same id, ``created=False``).
+        collapse onto that first item (same id, ``created=False``). The batch
+        is admitted against the plan as a whole (quota/admission.py): a
+        QuotaExceeded or PayloadTooLarge refuses all of it.
         """
         if len(jobs) > MAX_BULK:
             raise errors.ValidationError(f"At most {MAX_BULK} jobs per request")
@@ -73,12 +86,49 @@ class JobService:
                     first_by_key[key] = i
                 todo.append(i)
         if todo:
-            async with tenant_tx(self._pool, tenant.org_id) as conn:
-                results.update(await self._insert(conn, tenant.org_id, jobs, todo))
+            todo = await self._known_keys(tenant.org_id, jobs, todo, results)
+        if todo:
+            results.update(await self._admit_and_insert(tenant, jobs, todo))
         metrics.JOBS_ENQUEUED.inc(sum(r.created for r in results.values()))
         return [
             results.get(i) or _alias(i, jobs[i], first_by_key, results) for i in range(len(jobs))
         ]
+
+    async def _known_keys(
+        self, org_id: str, jobs: Sequence[NewJob], todo: list[int], results: dict[int, Created]
+    ) -> list[int]:
+        """Answer items whose idempotency key already exists; the rest still need creating.
+
+        A retried request whose jobs all exist is answered without touching the
+        plan's counters, even when the org is at its limit.
+        """
+        keys = [k for i in todo if (k := jobs[i].idempotency_key) is not None]
+        if not keys:
+            return todo
+        async with tenant_tx(self._pool, org_id) as conn:
+            existing = await repo.ids_by_idempotency_key(conn, org_id, keys)
+        left = []
+        for i in todo:
+            found = existing.get(jobs[i].idempotency_key or "")
+            if found is None:
+                left.append(i)
+            else:
+                results[i] = Created(i, found, created=False)
+        return left
+
+    async def _admit_and_insert(
+        self, tenant: Tenant, jobs: Sequence[NewJob], todo: list[int]
+    ) -> dict[int, Created]:
+        """Reserve the batch on the daily counter, check the caps and insert in one transaction."""
+        largest = max(len(jobs[i].payload.encode()) for i in todo)
+        async with (
+            self._admission.jobs(tenant, len(todo), largest) as ticket,
+            tenant_tx(self._pool, tenant.org_id) as conn,
+        ):
+            await ticket.check(conn, adding=len(todo), queues={jobs[i].queue_name for i in todo})
+            out = await self._insert(conn, tenant.org_id, jobs, todo)
+            ticket.admit(sum(r.created for r in out.values()))
+        return out
 
     async def _insert(
         self, conn: asyncpg.Connection, org_id: str, jobs: Sequence[NewJob], todo: list[int]
@@ -156,11 +206,18 @@ class JobService:
         return row
 
     async def retry(self, tenant: Tenant, job_id: str) -> asyncpg.Record:
-        async with tenant_tx(self._pool, tenant.org_id) as conn:
+        """Back to pending: the job re-enters the active set, so it is admitted like a new one."""
+        async with (
+            self._admission.jobs(tenant, 1) as ticket,
+            tenant_tx(self._pool, tenant.org_id) as conn,
+        ):
+            if await self._visible(conn, tenant, job_id) not in _RETRYABLE:
+                raise errors.Conflict(_NOT_RETRYABLE)
+            await ticket.check(conn, adding=1)
             row = await repo.retry(conn, tenant.org_id, job_id, scope.queues(tenant), self._channel)
-            if row is None:
-                await self._visible(conn, tenant, job_id)
-                raise errors.Conflict("Job cannot be retried (not in failed or deadletter state)")
+            if row is None:  # changed state since we looked
+                raise errors.Conflict(_NOT_RETRYABLE)
+            ticket.admit(1)
         return row
 
     async def boost(self, tenant: Tenant, job_id: str, priority: int) -> asyncpg.Record:

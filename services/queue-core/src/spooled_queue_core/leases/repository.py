@@ -21,11 +21,10 @@ async def complete(
     lease_id: str,
     result: str | None,
     scope: list[str] | None,
-    channel: str,
 ) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        Q.complete_job, job_id, org_id, worker_id, lease_id, result, scope, channel
-    )
+    # Dependents (and their wake-ups) follow in the same transaction: trigger
+    # jobs_settle_dependents_v1 of migration 0002.
+    return await conn.fetchrow(Q.complete_job, job_id, org_id, worker_id, lease_id, result, scope)
 
 
 async def fail(

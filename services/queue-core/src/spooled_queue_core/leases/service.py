@@ -104,7 +104,6 @@ class LeaseService:
                 lease_id,
                 result,
                 scope.queues(tenant),
-                self._wakeup.channel,
             )
             if row is None:
                 await self._raise_miss(conn, "complete", tenant, job_id)

@@ -7,7 +7,8 @@ Leader-free: every replica may run it, because each batch locks its rows with
 * expired lease → pending with retry_count + 1, or dead-letter when exhausted;
 * worker silent longer than ``WORKER_STALE_AFTER_SECS`` → offline, its jobs
   released the same way;
-* children whose parent completed while they were being inserted → unblocked.
+* waiting jobs whose dependencies are met → unblocked, or can never be met →
+  cancelled (a safety net: the settling transaction normally does both).
 """
 
 from __future__ import annotations
@@ -77,4 +78,5 @@ class Reaper:
 
     async def _unblock_children(self) -> int:
         async with maintenance_tx(self._pool) as conn:
-            return int(await conn.fetchval(Q.unblock_children, self._batch, self._channel))
+            # The wake-ups go out on core.wake_channel_v1() (migration 0002).
+            return int(await conn.fetchval(Q.unblock_children, self._batch))

@@ -15,16 +15,26 @@ from spooled_common.tenant import Tenant
 from spooled_queue_core import paging, scope
 from spooled_queue_core.queues import repository as repo
 from spooled_queue_core.queues.models import Paused, QueueUpdate, Resumed
+from spooled_queue_core.quota.admission import Admission, check_new_queues
+from spooled_queue_core.quota.limits import Unmetered
 from spooled_queue_core.settings import QueueCoreSettings
 
 MAX_LIST = 100
 
 
 class QueueService:
-    def __init__(self, pool: asyncpg.Pool, settings: QueueCoreSettings, channel: str) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: QueueCoreSettings,
+        channel: str,
+        *,
+        admission: Admission | None = None,
+    ) -> None:
         self._pool = pool
         self._defaults = (settings.default_max_retries, settings.default_timeout_secs)
         self._channel = channel
+        self._admission = admission or Admission(Unmetered())
 
     async def list_configs(self, tenant: Tenant, limit: int = 0) -> list[asyncpg.Record]:
         limit = paging.clamp(limit, 1, MAX_LIST, default=MAX_LIST)
@@ -45,7 +55,10 @@ class QueueService:
         scope.require(tenant, queue)
         if upd.settings is not None:
             _require_object(upd.settings)
+        limits = await self._admission.limits(tenant)
         async with tenant_tx(self._pool, tenant.org_id) as conn:
+            # Configuring a queue the org never used creates it: plan's max_queues.
+            await check_new_queues(conn, tenant.org_id, {queue}, limits)
             return await repo.upsert(conn, tenant.org_id, queue, upd, self._defaults, self._channel)
 
     async def stats(self, tenant: Tenant, queue: str) -> asyncpg.Record:

@@ -10,6 +10,8 @@ from spooled_common.db import tenant_tx
 from spooled_common.tenant import Tenant
 
 from spooled_queue_core import paging, scope
+from spooled_queue_core.quota.admission import Admission, check_workers
+from spooled_queue_core.quota.limits import Unmetered
 from spooled_queue_core.settings import QueueCoreSettings
 from spooled_queue_core.workers import repository as repo
 from spooled_queue_core.workers.models import STATUSES, NewWorker
@@ -20,10 +22,18 @@ MAX_LIST = 100
 
 
 class WorkerService:
-    def __init__(self, pool: asyncpg.Pool, settings: QueueCoreSettings, channel: str) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: QueueCoreSettings,
+        channel: str,
+        *,
+        admission: Admission | None = None,
+    ) -> None:
         self._pool = pool
         self._settings = settings
         self._channel = channel
+        self._admission = admission or Admission(Unmetered())
 
     @property
     def lease_duration_secs(self) -> int:
@@ -45,8 +55,11 @@ class WorkerService:
         )
         # A second attempt covers two registrations of a new id racing each
         # other: the loser's INSERT conflicts, its retry UPDATEs the winner's row.
+        limits = await self._admission.limits(tenant)
         for _ in range(2):
             async with tenant_tx(self._pool, tenant.org_id) as conn:
+                # Plan's max_workers (healthy + degraded), under the per-org lock.
+                await check_workers(conn, tenant.org_id, worker_id, limits)
                 row = await repo.register(conn, tenant.org_id, worker_id, w, concurrency)
             if row is not None:
                 return row

@@ -1577,3 +1577,775 @@ class Usage(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Usage: _TypeAlias = Usage  # noqa: Y015
+
+@_typing.final
+class PlanCaps(_message.Message):
+    """-- diagnosis: "why isn't this job running?" ---------------------------------
+
+    The plan caps the caller knows (queue-core does not own plans). Unset =
+    unlimited or unknown; only caps that can hold a job back are sent.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIER_FIELD_NUMBER: _builtins.int
+    MAX_WORKERS_FIELD_NUMBER: _builtins.int
+    UPGRADE_TO_FIELD_NUMBER: _builtins.int
+    tier: _builtins.str
+    max_workers: _builtins.int
+    upgrade_to: _builtins.str
+    def __init__(
+        self,
+        *,
+        tier: _builtins.str = ...,
+        max_workers: _builtins.int | None = ...,
+        upgrade_to: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_workers", b"_max_workers", "_upgrade_to", b"_upgrade_to", "max_workers", b"max_workers", "upgrade_to", b"upgrade_to"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_workers", b"_max_workers", "_upgrade_to", b"_upgrade_to", "max_workers", b"max_workers", "tier", b"tier", "upgrade_to", b"upgrade_to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_workers: _TypeAlias = _typing.Literal["max_workers"]  # noqa: Y015
+    _WhichOneofArgType__max_workers: _TypeAlias = _typing.Literal["_max_workers", b"_max_workers"]  # noqa: Y015
+    _WhichOneofReturnType__upgrade_to: _TypeAlias = _typing.Literal["upgrade_to"]  # noqa: Y015
+    _WhichOneofArgType__upgrade_to: _TypeAlias = _typing.Literal["_upgrade_to", b"_upgrade_to"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_workers) -> _WhichOneofReturnType__max_workers | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__upgrade_to) -> _WhichOneofReturnType__upgrade_to | None: ...
+
+Global___PlanCaps: _TypeAlias = PlanCaps  # noqa: Y015
+
+@_typing.final
+class DiagnoseJobRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    PLAN_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    @_builtins.property
+    def plan(self) -> Global___PlanCaps: ...
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        plan: Global___PlanCaps | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["plan", b"plan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id", "plan", b"plan"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DiagnoseJobRequest: _TypeAlias = DiagnoseJobRequest  # noqa: Y015
+
+@_typing.final
+class Blocker(_message.Message):
+    """One reason, rendered like an API error body: {code, message, details}."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    DETAILS_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """Machine-readable, UPPER_SNAKE (QUEUE_PAUSED, SCHEDULED, LEASED, READY, ...)."""
+    message: _builtins.str
+    details: _builtins.bytes
+    """JSON object (raw bytes)."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        message: _builtins.str = ...,
+        details: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "details", b"details", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Blocker: _TypeAlias = Blocker  # noqa: Y015
+
+@_typing.final
+class Diagnosis(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    QUEUE_NAME_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    RUNNABLE_FIELD_NUMBER: _builtins.int
+    BLOCKERS_FIELD_NUMBER: _builtins.int
+    CHECKED_AT_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    queue_name: _builtins.str
+    status: _builtins.str
+    runnable: _builtins.bool
+    """True when nothing holds the job back: the next claim on its queue may take it."""
+    @_builtins.property
+    def blockers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Blocker]:
+        """Every reason that applies, the one to act on first at index 0; for a
+        runnable job a single READY entry with its position in line.
+        """
+
+    @_builtins.property
+    def checked_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        queue_name: _builtins.str = ...,
+        status: _builtins.str = ...,
+        runnable: _builtins.bool = ...,
+        blockers: _abc.Iterable[Global___Blocker] | None = ...,
+        checked_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checked_at", b"checked_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blockers", b"blockers", "checked_at", b"checked_at", "job_id", b"job_id", "queue_name", b"queue_name", "runnable", b"runnable", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Diagnosis: _TypeAlias = Diagnosis  # noqa: Y015
+
+@_typing.final
+class DashboardRequest(_message.Message):
+    """-- dashboard summary (GET /api/v1/dashboard) --------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_LIMIT_FIELD_NUMBER: _builtins.int
+    THROUGHPUT_MINUTES_FIELD_NUMBER: _builtins.int
+    queue_limit: _builtins.int
+    """Queues listed, busiest first (default 20, max 100)."""
+    throughput_minutes: _builtins.int
+    """Minutes of per-minute throughput returned (default 60, max 1440)."""
+    def __init__(
+        self,
+        *,
+        queue_limit: _builtins.int = ...,
+        throughput_minutes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queue_limit", b"queue_limit", "throughput_minutes", b"throughput_minutes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DashboardRequest: _TypeAlias = DashboardRequest  # noqa: Y015
+
+@_typing.final
+class DashboardQueue(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PENDING_FIELD_NUMBER: _builtins.int
+    PROCESSING_FIELD_NUMBER: _builtins.int
+    PAUSED_FIELD_NUMBER: _builtins.int
+    SCHEDULED_FIELD_NUMBER: _builtins.int
+    DEADLETTER_FIELD_NUMBER: _builtins.int
+    COMPLETED_24H_FIELD_NUMBER: _builtins.int
+    FAILED_24H_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    pending: _builtins.int
+    processing: _builtins.int
+    paused: _builtins.bool
+    scheduled: _builtins.int
+    deadletter: _builtins.int
+    completed_24h: _builtins.int
+    failed_24h: _builtins.int
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        pending: _builtins.int = ...,
+        processing: _builtins.int = ...,
+        paused: _builtins.bool = ...,
+        scheduled: _builtins.int = ...,
+        deadletter: _builtins.int = ...,
+        completed_24h: _builtins.int = ...,
+        failed_24h: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed_24h", b"completed_24h", "deadletter", b"deadletter", "failed_24h", b"failed_24h", "name", b"name", "paused", b"paused", "pending", b"pending", "processing", b"processing", "scheduled", b"scheduled"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DashboardQueue: _TypeAlias = DashboardQueue  # noqa: Y015
+
+@_typing.final
+class ThroughputPoint(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MINUTE_FIELD_NUMBER: _builtins.int
+    COMPLETED_FIELD_NUMBER: _builtins.int
+    FAILED_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    completed: _builtins.int
+    failed: _builtins.int
+    created: _builtins.int
+    @_builtins.property
+    def minute(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        minute: _timestamp_pb2.Timestamp | None = ...,
+        completed: _builtins.int = ...,
+        failed: _builtins.int = ...,
+        created: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["minute", b"minute"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed", b"completed", "created", b"created", "failed", b"failed", "minute", b"minute"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ThroughputPoint: _TypeAlias = ThroughputPoint  # noqa: Y015
+
+@_typing.final
+class Dashboard(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOTAL_FIELD_NUMBER: _builtins.int
+    PENDING_FIELD_NUMBER: _builtins.int
+    SCHEDULED_FIELD_NUMBER: _builtins.int
+    PROCESSING_FIELD_NUMBER: _builtins.int
+    COMPLETED_24H_FIELD_NUMBER: _builtins.int
+    FAILED_24H_FIELD_NUMBER: _builtins.int
+    DEADLETTER_FIELD_NUMBER: _builtins.int
+    AVG_WAIT_TIME_MS_FIELD_NUMBER: _builtins.int
+    AVG_PROCESSING_TIME_MS_FIELD_NUMBER: _builtins.int
+    QUEUES_FIELD_NUMBER: _builtins.int
+    WORKERS_TOTAL_FIELD_NUMBER: _builtins.int
+    WORKERS_HEALTHY_FIELD_NUMBER: _builtins.int
+    WORKERS_UNHEALTHY_FIELD_NUMBER: _builtins.int
+    JOBS_CREATED_1H_FIELD_NUMBER: _builtins.int
+    JOBS_COMPLETED_1H_FIELD_NUMBER: _builtins.int
+    JOBS_FAILED_1H_FIELD_NUMBER: _builtins.int
+    THROUGHPUT_FIELD_NUMBER: _builtins.int
+    CANCELLED_FIELD_NUMBER: _builtins.int
+    total: _builtins.int
+    pending: _builtins.int
+    scheduled: _builtins.int
+    processing: _builtins.int
+    completed_24h: _builtins.int
+    failed_24h: _builtins.int
+    deadletter: _builtins.int
+    avg_wait_time_ms: _builtins.float
+    avg_processing_time_ms: _builtins.float
+    workers_total: _builtins.int
+    workers_healthy: _builtins.int
+    workers_unhealthy: _builtins.int
+    jobs_created_1h: _builtins.int
+    jobs_completed_1h: _builtins.int
+    jobs_failed_1h: _builtins.int
+    cancelled: _builtins.int
+    @_builtins.property
+    def queues(self) -> _containers.RepeatedCompositeFieldContainer[Global___DashboardQueue]: ...
+    @_builtins.property
+    def throughput(self) -> _containers.RepeatedCompositeFieldContainer[Global___ThroughputPoint]: ...
+    def __init__(
+        self,
+        *,
+        total: _builtins.int = ...,
+        pending: _builtins.int = ...,
+        scheduled: _builtins.int = ...,
+        processing: _builtins.int = ...,
+        completed_24h: _builtins.int = ...,
+        failed_24h: _builtins.int = ...,
+        deadletter: _builtins.int = ...,
+        avg_wait_time_ms: _builtins.float = ...,
+        avg_processing_time_ms: _builtins.float = ...,
+        queues: _abc.Iterable[Global___DashboardQueue] | None = ...,
+        workers_total: _builtins.int = ...,
+        workers_healthy: _builtins.int = ...,
+        workers_unhealthy: _builtins.int = ...,
+        jobs_created_1h: _builtins.int = ...,
+        jobs_completed_1h: _builtins.int = ...,
+        jobs_failed_1h: _builtins.int = ...,
+        throughput: _abc.Iterable[Global___ThroughputPoint] | None = ...,
+        cancelled: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["avg_processing_time_ms", b"avg_processing_time_ms", "avg_wait_time_ms", b"avg_wait_time_ms", "cancelled", b"cancelled", "completed_24h", b"completed_24h", "deadletter", b"deadletter", "failed_24h", b"failed_24h", "jobs_completed_1h", b"jobs_completed_1h", "jobs_created_1h", b"jobs_created_1h", "jobs_failed_1h", b"jobs_failed_1h", "pending", b"pending", "processing", b"processing", "queues", b"queues", "scheduled", b"scheduled", "throughput", b"throughput", "total", b"total", "workers_healthy", b"workers_healthy", "workers_total", b"workers_total", "workers_unhealthy", b"workers_unhealthy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Dashboard: _TypeAlias = Dashboard  # noqa: Y015
+
+@_typing.final
+class WorkflowJobSpec(_message.Message):
+    """-- workflows (DAG of jobs) and job dependencies -----------------------------
+
+    One job of a workflow. Unset optionals take the queue's defaults.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    QUEUE_NAME_FIELD_NUMBER: _builtins.int
+    PAYLOAD_FIELD_NUMBER: _builtins.int
+    DEPENDS_ON_FIELD_NUMBER: _builtins.int
+    DEPENDENCY_MODE_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    MAX_RETRIES_FIELD_NUMBER: _builtins.int
+    TIMEOUT_SECONDS_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """Unique within the workflow: 1-100 of [A-Za-z0-9_-]."""
+    queue_name: _builtins.str
+    payload: _builtins.bytes
+    dependency_mode: _builtins.str
+    """all | any ("" = all)"""
+    priority: _builtins.int
+    max_retries: _builtins.int
+    timeout_seconds: _builtins.int
+    @_builtins.property
+    def depends_on(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Keys of jobs of the same workflow this one waits for."""
+
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        queue_name: _builtins.str = ...,
+        payload: _builtins.bytes = ...,
+        depends_on: _abc.Iterable[_builtins.str] | None = ...,
+        dependency_mode: _builtins.str = ...,
+        priority: _builtins.int = ...,
+        max_retries: _builtins.int | None = ...,
+        timeout_seconds: _builtins.int | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "_timeout_seconds", b"_timeout_seconds", "expires_at", b"expires_at", "max_retries", b"max_retries", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries", "_timeout_seconds", b"_timeout_seconds", "dependency_mode", b"dependency_mode", "depends_on", b"depends_on", "expires_at", b"expires_at", "key", b"key", "max_retries", b"max_retries", "payload", b"payload", "priority", b"priority", "queue_name", b"queue_name", "timeout_seconds", b"timeout_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_retries: _TypeAlias = _typing.Literal["max_retries"]  # noqa: Y015
+    _WhichOneofArgType__max_retries: _TypeAlias = _typing.Literal["_max_retries", b"_max_retries"]  # noqa: Y015
+    _WhichOneofReturnType__timeout_seconds: _TypeAlias = _typing.Literal["timeout_seconds"]  # noqa: Y015
+    _WhichOneofArgType__timeout_seconds: _TypeAlias = _typing.Literal["_timeout_seconds", b"_timeout_seconds"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_retries) -> _WhichOneofReturnType__max_retries | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__timeout_seconds) -> _WhichOneofReturnType__timeout_seconds | None: ...
+
+Global___WorkflowJobSpec: _TypeAlias = WorkflowJobSpec  # noqa: Y015
+
+@_typing.final
+class CreateWorkflowRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    JOBS_FIELD_NUMBER: _builtins.int
+    MAX_ACTIVE_WORKFLOWS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    description: _builtins.str
+    metadata: _builtins.bytes
+    max_active_workflows: _builtins.int
+    """Plan cap on active (pending or running) workflows of the org; unset = unlimited."""
+    @_builtins.property
+    def jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___WorkflowJobSpec]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str | None = ...,
+        metadata: _builtins.bytes = ...,
+        jobs: _abc.Iterable[Global___WorkflowJobSpec] | None = ...,
+        max_active_workflows: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_max_active_workflows", b"_max_active_workflows", "description", b"description", "max_active_workflows", b"max_active_workflows"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_max_active_workflows", b"_max_active_workflows", "description", b"description", "jobs", b"jobs", "max_active_workflows", b"max_active_workflows", "metadata", b"metadata", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
+    _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
+    _WhichOneofReturnType__max_active_workflows: _TypeAlias = _typing.Literal["max_active_workflows"]  # noqa: Y015
+    _WhichOneofArgType__max_active_workflows: _TypeAlias = _typing.Literal["_max_active_workflows", b"_max_active_workflows"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__description) -> _WhichOneofReturnType__description | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_active_workflows) -> _WhichOneofReturnType__max_active_workflows | None: ...
+
+Global___CreateWorkflowRequest: _TypeAlias = CreateWorkflowRequest  # noqa: Y015
+
+@_typing.final
+class WorkflowJobId(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    job_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        job_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id", "key", b"key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkflowJobId: _TypeAlias = WorkflowJobId  # noqa: Y015
+
+@_typing.final
+class CreateWorkflowResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKFLOW_ID_FIELD_NUMBER: _builtins.int
+    JOB_IDS_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    workflow_id: _builtins.str
+    status: _builtins.str
+    @_builtins.property
+    def job_ids(self) -> _containers.RepeatedCompositeFieldContainer[Global___WorkflowJobId]:
+        """In the order of the request."""
+
+    def __init__(
+        self,
+        *,
+        workflow_id: _builtins.str = ...,
+        job_ids: _abc.Iterable[Global___WorkflowJobId] | None = ...,
+        status: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_ids", b"job_ids", "status", b"status", "workflow_id", b"workflow_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateWorkflowResponse: _TypeAlias = CreateWorkflowResponse  # noqa: Y015
+
+@_typing.final
+class Workflow(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ORGANIZATION_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    TOTAL_JOBS_FIELD_NUMBER: _builtins.int
+    COMPLETED_JOBS_FIELD_NUMBER: _builtins.int
+    FAILED_JOBS_FIELD_NUMBER: _builtins.int
+    CANCELLED_JOBS_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    COMPLETED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    organization_id: _builtins.str
+    name: _builtins.str
+    description: _builtins.str
+    status: _builtins.str
+    """pending | running | completed | failed | cancelled"""
+    total_jobs: _builtins.int
+    completed_jobs: _builtins.int
+    failed_jobs: _builtins.int
+    """failed + deadletter"""
+    cancelled_jobs: _builtins.int
+    metadata: _builtins.bytes
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def completed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        organization_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        description: _builtins.str | None = ...,
+        status: _builtins.str = ...,
+        total_jobs: _builtins.int = ...,
+        completed_jobs: _builtins.int = ...,
+        failed_jobs: _builtins.int = ...,
+        cancelled_jobs: _builtins.int = ...,
+        metadata: _builtins.bytes = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        completed_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "completed_at", b"completed_at", "created_at", b"created_at", "description", b"description", "started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "cancelled_jobs", b"cancelled_jobs", "completed_at", b"completed_at", "completed_jobs", b"completed_jobs", "created_at", b"created_at", "description", b"description", "failed_jobs", b"failed_jobs", "id", b"id", "metadata", b"metadata", "name", b"name", "organization_id", b"organization_id", "started_at", b"started_at", "status", b"status", "total_jobs", b"total_jobs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
+    _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__description) -> _WhichOneofReturnType__description | None: ...
+
+Global___Workflow: _TypeAlias = Workflow  # noqa: Y015
+
+@_typing.final
+class ListWorkflowsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    status: _builtins.str
+    limit: _builtins.int
+    offset: _builtins.int
+    def __init__(
+        self,
+        *,
+        status: _builtins.str | None = ...,
+        limit: _builtins.int = ...,
+        offset: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_status", b"_status", "status", b"status"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_status", b"_status", "limit", b"limit", "offset", b"offset", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__status: _TypeAlias = _typing.Literal["status"]  # noqa: Y015
+    _WhichOneofArgType__status: _TypeAlias = _typing.Literal["_status", b"_status"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__status) -> _WhichOneofReturnType__status | None: ...
+
+Global___ListWorkflowsRequest: _TypeAlias = ListWorkflowsRequest  # noqa: Y015
+
+@_typing.final
+class WorkflowList(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKFLOWS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def workflows(self) -> _containers.RepeatedCompositeFieldContainer[Global___Workflow]: ...
+    def __init__(
+        self,
+        *,
+        workflows: _abc.Iterable[Global___Workflow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["workflows", b"workflows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkflowList: _TypeAlias = WorkflowList  # noqa: Y015
+
+@_typing.final
+class WorkflowRef(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKFLOW_ID_FIELD_NUMBER: _builtins.int
+    workflow_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        workflow_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["workflow_id", b"workflow_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkflowRef: _TypeAlias = WorkflowRef  # noqa: Y015
+
+@_typing.final
+class DependencyEdge(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_JOB_ID_FIELD_NUMBER: _builtins.int
+    CHILD_JOB_ID_FIELD_NUMBER: _builtins.int
+    DEPENDENCY_TYPE_FIELD_NUMBER: _builtins.int
+    parent_job_id: _builtins.str
+    child_job_id: _builtins.str
+    dependency_type: _builtins.str
+    def __init__(
+        self,
+        *,
+        parent_job_id: _builtins.str = ...,
+        child_job_id: _builtins.str = ...,
+        dependency_type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_job_id", b"child_job_id", "dependency_type", b"dependency_type", "parent_job_id", b"parent_job_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DependencyEdge: _TypeAlias = DependencyEdge  # noqa: Y015
+
+@_typing.final
+class WorkflowDetail(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class JobKeysEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    WORKFLOW_FIELD_NUMBER: _builtins.int
+    JOBS_FIELD_NUMBER: _builtins.int
+    DEPENDENCIES_FIELD_NUMBER: _builtins.int
+    JOB_KEYS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def workflow(self) -> Global___Workflow: ...
+    @_builtins.property
+    def jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___Job]:
+        """In workflow order."""
+
+    @_builtins.property
+    def dependencies(self) -> _containers.RepeatedCompositeFieldContainer[Global___DependencyEdge]: ...
+    @_builtins.property
+    def job_keys(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Job id -> its key in the workflow."""
+
+    def __init__(
+        self,
+        *,
+        workflow: Global___Workflow | None = ...,
+        jobs: _abc.Iterable[Global___Job] | None = ...,
+        dependencies: _abc.Iterable[Global___DependencyEdge] | None = ...,
+        job_keys: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["workflow", b"workflow"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dependencies", b"dependencies", "job_keys", b"job_keys", "jobs", b"jobs", "workflow", b"workflow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkflowDetail: _TypeAlias = WorkflowDetail  # noqa: Y015
+
+@_typing.final
+class JobDependency(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    QUEUE_NAME_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    queue_name: _builtins.str
+    status: _builtins.str
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        queue_name: _builtins.str = ...,
+        status: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id", "queue_name", b"queue_name", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JobDependency: _TypeAlias = JobDependency  # noqa: Y015
+
+@_typing.final
+class JobDependencies(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    DEPENDENCIES_FIELD_NUMBER: _builtins.int
+    DEPENDENTS_FIELD_NUMBER: _builtins.int
+    DEPENDENCY_MODE_FIELD_NUMBER: _builtins.int
+    DEPENDENCIES_MET_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    dependency_mode: _builtins.str
+    dependencies_met: _builtins.bool
+    @_builtins.property
+    def dependencies(self) -> _containers.RepeatedCompositeFieldContainer[Global___JobDependency]: ...
+    @_builtins.property
+    def dependents(self) -> _containers.RepeatedCompositeFieldContainer[Global___JobDependency]: ...
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        dependencies: _abc.Iterable[Global___JobDependency] | None = ...,
+        dependents: _abc.Iterable[Global___JobDependency] | None = ...,
+        dependency_mode: _builtins.str = ...,
+        dependencies_met: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dependencies", b"dependencies", "dependencies_met", b"dependencies_met", "dependency_mode", b"dependency_mode", "dependents", b"dependents", "job_id", b"job_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JobDependencies: _TypeAlias = JobDependencies  # noqa: Y015
+
+@_typing.final
+class AddJobDependenciesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    DEPENDS_ON_FIELD_NUMBER: _builtins.int
+    DEPENDENCY_MODE_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    dependency_mode: _builtins.str
+    """all | any ("" = all)"""
+    @_builtins.property
+    def depends_on(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        depends_on: _abc.Iterable[_builtins.str] | None = ...,
+        dependency_mode: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dependency_mode", b"dependency_mode", "depends_on", b"depends_on", "job_id", b"job_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddJobDependenciesRequest: _TypeAlias = AddJobDependenciesRequest  # noqa: Y015
+
+@_typing.final
+class AddJobDependenciesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    DEPENDENCIES_ADDED_FIELD_NUMBER: _builtins.int
+    DEPENDENCIES_MET_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    dependencies_added: _builtins.int
+    dependencies_met: _builtins.bool
+    status: _builtins.str
+    """The job's status afterwards (cancelled when a dependency had already failed)."""
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        dependencies_added: _builtins.int = ...,
+        dependencies_met: _builtins.bool = ...,
+        status: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dependencies_added", b"dependencies_added", "dependencies_met", b"dependencies_met", "job_id", b"job_id", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddJobDependenciesResponse: _TypeAlias = AddJobDependenciesResponse  # noqa: Y015

@@ -179,6 +179,51 @@ class QueueCoreStub:
                 request_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.UsageRequest.SerializeToString,
                 response_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.Usage.FromString,
                 _registered_method=True)
+        self.DiagnoseJob = channel.unary_unary(
+                '/spooled.internal.v1.QueueCore/DiagnoseJob',
+                request_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.DiagnoseJobRequest.SerializeToString,
+                response_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.Diagnosis.FromString,
+                _registered_method=True)
+        self.GetDashboard = channel.unary_unary(
+                '/spooled.internal.v1.QueueCore/GetDashboard',
+                request_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.DashboardRequest.SerializeToString,
+                response_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.Dashboard.FromString,
+                _registered_method=True)
+        self.CreateWorkflow = channel.unary_unary(
+                '/spooled.internal.v1.QueueCore/CreateWorkflow',
+                request_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.CreateWorkflowRequest.SerializeToString,
+                response_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.CreateWorkflowResponse.FromString,
+                _registered_method=True)
+        self.ListWorkflows = channel.unary_unary(
+                '/spooled.internal.v1.QueueCore/ListWorkflows',
+                request_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.ListWorkflowsRequest.SerializeToString,
+                response_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.WorkflowList.FromString,
+                _registered_method=True)
+        self.GetWorkflow = channel.unary_unary(
+                '/spooled.internal.v1.QueueCore/GetWorkflow',
+                request_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.WorkflowRef.SerializeToString,
+                response_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.WorkflowDetail.FromString,
+                _registered_method=True)
+        self.CancelWorkflow = channel.unary_unary(
+                '/spooled.internal.v1.QueueCore/CancelWorkflow',
+                request_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.WorkflowRef.SerializeToString,
+                response_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.Workflow.FromString,
+                _registered_method=True)
+        self.RetryWorkflow = channel.unary_unary(
+                '/spooled.internal.v1.QueueCore/RetryWorkflow',
+                request_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.WorkflowRef.SerializeToString,
+                response_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.Workflow.FromString,
+                _registered_method=True)
+        self.GetJobDependencies = channel.unary_unary(
+                '/spooled.internal.v1.QueueCore/GetJobDependencies',
+                request_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.JobRef.SerializeToString,
+                response_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.JobDependencies.FromString,
+                _registered_method=True)
+        self.AddJobDependencies = channel.unary_unary(
+                '/spooled.internal.v1.QueueCore/AddJobDependencies',
+                request_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.AddJobDependenciesRequest.SerializeToString,
+                response_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.AddJobDependenciesResponse.FromString,
+                _registered_method=True)
 
 
 class QueueCoreServicer:
@@ -365,6 +410,62 @@ class QueueCoreServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DiagnoseJob(self, request, context):
+        """Operator views: why a job is not running, and the dashboard summary.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDashboard(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateWorkflow(self, request, context):
+        """Workflows (DAG of jobs) and single-job dependencies.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWorkflows(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWorkflow(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelWorkflow(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryWorkflow(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJobDependencies(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddJobDependencies(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueueCoreServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -512,6 +613,51 @@ def add_QueueCoreServicer_to_server(servicer, server):
                     servicer.GetUsage,
                     request_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.UsageRequest.FromString,
                     response_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.Usage.SerializeToString,
+            ),
+            'DiagnoseJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.DiagnoseJob,
+                    request_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.DiagnoseJobRequest.FromString,
+                    response_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.Diagnosis.SerializeToString,
+            ),
+            'GetDashboard': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDashboard,
+                    request_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.DashboardRequest.FromString,
+                    response_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.Dashboard.SerializeToString,
+            ),
+            'CreateWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWorkflow,
+                    request_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.CreateWorkflowRequest.FromString,
+                    response_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.CreateWorkflowResponse.SerializeToString,
+            ),
+            'ListWorkflows': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkflows,
+                    request_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.ListWorkflowsRequest.FromString,
+                    response_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.WorkflowList.SerializeToString,
+            ),
+            'GetWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWorkflow,
+                    request_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.WorkflowRef.FromString,
+                    response_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.WorkflowDetail.SerializeToString,
+            ),
+            'CancelWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelWorkflow,
+                    request_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.WorkflowRef.FromString,
+                    response_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.Workflow.SerializeToString,
+            ),
+            'RetryWorkflow': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryWorkflow,
+                    request_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.WorkflowRef.FromString,
+                    response_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.Workflow.SerializeToString,
+            ),
+            'GetJobDependencies': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJobDependencies,
+                    request_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.JobRef.FromString,
+                    response_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.JobDependencies.SerializeToString,
+            ),
+            'AddJobDependencies': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddJobDependencies,
+                    request_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.AddJobDependenciesRequest.FromString,
+                    response_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.AddJobDependenciesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1297,6 +1443,249 @@ class QueueCore:
             '/spooled.internal.v1.QueueCore/GetUsage',
             spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.UsageRequest.SerializeToString,
             spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.Usage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiagnoseJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spooled.internal.v1.QueueCore/DiagnoseJob',
+            spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.DiagnoseJobRequest.SerializeToString,
+            spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.Diagnosis.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDashboard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spooled.internal.v1.QueueCore/GetDashboard',
+            spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.DashboardRequest.SerializeToString,
+            spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.Dashboard.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spooled.internal.v1.QueueCore/CreateWorkflow',
+            spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.CreateWorkflowRequest.SerializeToString,
+            spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.CreateWorkflowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkflows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spooled.internal.v1.QueueCore/ListWorkflows',
+            spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.ListWorkflowsRequest.SerializeToString,
+            spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.WorkflowList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spooled.internal.v1.QueueCore/GetWorkflow',
+            spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.WorkflowRef.SerializeToString,
+            spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.WorkflowDetail.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spooled.internal.v1.QueueCore/CancelWorkflow',
+            spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.WorkflowRef.SerializeToString,
+            spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.Workflow.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryWorkflow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spooled.internal.v1.QueueCore/RetryWorkflow',
+            spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.WorkflowRef.SerializeToString,
+            spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.Workflow.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJobDependencies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spooled.internal.v1.QueueCore/GetJobDependencies',
+            spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.JobRef.SerializeToString,
+            spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.JobDependencies.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddJobDependencies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spooled.internal.v1.QueueCore/AddJobDependencies',
+            spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.AddJobDependenciesRequest.SerializeToString,
+            spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.AddJobDependenciesResponse.FromString,
             options,
             channel_credentials,
             insecure,

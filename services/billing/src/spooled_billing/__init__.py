@@ -1,0 +1,1 @@
+"""Spooled billing service: plans, limits, usage counters and Stripe subscriptions."""

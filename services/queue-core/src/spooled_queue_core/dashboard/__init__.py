@@ -1,0 +1,1 @@
+"""The operator dashboard's summary (``GetDashboard`` → ``GET /api/v1/dashboard``)."""

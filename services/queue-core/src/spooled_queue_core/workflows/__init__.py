@@ -1,0 +1,1 @@
+"""Workflows (DAGs of jobs) and job dependencies: models, SQL, services, wire."""

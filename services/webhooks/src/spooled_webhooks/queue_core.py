@@ -1,0 +1,60 @@
+"""The webhooks service's only path to jobs: queue-core's internal gRPC API.
+
+:class:`QueueCorePort` is what incoming webhooks need (enqueue one job,
+idempotently); :class:`QueueCoreClient` implements it over gRPC with the
+tenant and the internal token in metadata. Unit tests substitute a recording
+implementation of the same protocol.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import grpc
+from spooled_common import errors, rpc
+from spooled_common.tenant import Tenant
+from spooled_proto.spooled.internal.v1 import queue_core_pb2 as pb
+from spooled_proto.spooled.internal.v1 import queue_core_pb2_grpc
+
+from spooled_webhooks.inbound.jobs import InboundJob
+
+
+class QueueCorePort(Protocol):
+    async def create_job(self, org_id: str, job: InboundJob) -> tuple[str, bool]:
+        """Enqueue; returns (job id, created). A repeated idempotency key is (existing id, False)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class QueueCoreClient:
+    """:class:`QueueCorePort` over queue-core's internal gRPC."""
+
+    def __init__(self, addr: str, token: str, *, timeout: float = 10.0) -> None:
+        self._channel = grpc.aio.insecure_channel(addr, options=rpc.CHANNEL_OPTIONS)
+        self._stub = queue_core_pb2_grpc.QueueCoreStub(self._channel)
+        self._token = token
+        self._timeout = timeout
+
+    async def create_job(self, org_id: str, job: InboundJob) -> tuple[str, bool]:
+        spec = pb.JobSpec(
+            queue_name=job.queue_name,
+            payload=job.payload,
+            priority=job.priority,
+            idempotency_key=job.idempotency_key,
+        )
+        reply = await self._call(org_id, "CreateJob", pb.CreateJobRequest(job=spec))
+        return str(reply.id), bool(reply.created)
+
+    async def _call(self, org_id: str, method: str, request: object) -> Any:
+        # The webhook was authenticated for the organization as a whole.
+        metadata = rpc.call_metadata(self._token, Tenant(org_id))
+        try:
+            return await getattr(self._stub, method)(
+                request, metadata=metadata, timeout=self._timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise errors.from_rpc_error(exc) from None
+
+    async def close(self) -> None:
+        await self._channel.close()

@@ -1,0 +1,1 @@
+"""One HTTP attempt of a webhook: SSRF guard, signing, body formats, backoff, the sender."""

@@ -1,0 +1,1 @@
+"""spooledctl: the Spooled command line (``spooledctl --help``)."""

@@ -1,0 +1,1 @@
+"""spooledctl's command groups, one module per noun."""
