@@ -70,7 +70,7 @@ def build_services(
         usage=UsageService(pool),
         diagnose=DiagnoseService(pool, settings),
         dashboard=DashboardService(pool, settings),
-        workflows=WorkflowService(pool, settings, channel=channel),
+        workflows=WorkflowService(pool, settings, channel=channel, admission=admission),
         dependencies=DependencyService(pool),
     )
 

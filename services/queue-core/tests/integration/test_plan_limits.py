@@ -32,6 +32,7 @@ from spooled_queue_core.settings import QueueCoreSettings
 from spooled_queue_core.testing import claim_one, sql
 from spooled_queue_core.wakeup import Wakeup
 from spooled_queue_core.workers.models import NewWorker
+from spooled_queue_core.workflows.models import NewWorkflow, WorkflowJob
 from spooled_testing.postgres import PostgresServer
 
 
@@ -111,6 +112,26 @@ class TestCreate:
         assert await count(pool, tenant.org_id) == 2
         assert await plans.jobs_today(tenant.org_id) == 2  # the refused 2 were refunded
         await metered.jobs.create(tenant, NewJob("q"))  # exactly at the cap is fine
+
+    async def test_workflows_are_admitted_like_bulk_creates(
+        self, metered: Services, plans: Billing, tenant: Tenant, pool: asyncpg.Pool
+    ) -> None:
+        await plans.limit(tenant.org_id, max_jobs_per_day=4, max_active_jobs=None)
+        diamond = NewWorkflow(
+            "diamond",
+            (
+                WorkflowJob("a", "q"),
+                WorkflowJob("b", "q", depends_on=("a",)),
+                WorkflowJob("c", "q", depends_on=("a",)),
+            ),
+        )
+        await metered.workflows.create(tenant, diamond)
+        with pytest.raises(errors.QuotaExceeded) as info:
+            await metered.workflows.create(tenant, diamond)
+        assert info.value.extra["resource"] == "jobs_per_day"
+        # Nothing of the refused workflow was stored, and its reservation was refunded.
+        assert await count(pool, tenant.org_id) == 3
+        assert await plans.jobs_today(tenant.org_id) == 3
 
     async def test_finished_jobs_free_the_active_slot(
         self, metered: Services, plans: Billing, tenant: Tenant

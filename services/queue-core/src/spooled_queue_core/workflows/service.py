@@ -21,6 +21,8 @@ from spooled_common.db import tenant_tx
 from spooled_common.tenant import Tenant
 
 from spooled_queue_core import metrics, paging, scope, wakeup
+from spooled_queue_core.quota.admission import Admission
+from spooled_queue_core.quota.limits import Unmetered
 from spooled_queue_core.settings import QueueCoreSettings
 from spooled_queue_core.workflows import models
 from spooled_queue_core.workflows import repository as repo
@@ -56,9 +58,16 @@ class WorkflowDetail:
 
 class WorkflowService:
     def __init__(
-        self, pool: asyncpg.Pool, settings: QueueCoreSettings, *, channel: str = wakeup.CHANNEL
+        self,
+        pool: asyncpg.Pool,
+        settings: QueueCoreSettings,
+        *,
+        channel: str = wakeup.CHANNEL,
+        admission: Admission | None = None,
     ) -> None:
         self._pool = pool
+        # The same plan admission as single and bulk creates (quota/admission.py).
+        self._admission = admission or Admission(Unmetered())
         self._defaults = (settings.default_max_retries, settings.default_timeout_secs)
         self._channel = channel
 
@@ -73,7 +82,12 @@ class WorkflowService:
             scope.require(tenant, job.queue_name)
         workflow_id = str(uuid.uuid4())
         ids = [str(uuid.uuid4()) for _ in wf.jobs]
-        async with tenant_tx(self._pool, tenant.org_id) as conn:
+        largest = max(len(job.payload.encode()) for job in wf.jobs)
+        async with (
+            self._admission.jobs(tenant, len(ids), largest) as ticket,
+            tenant_tx(self._pool, tenant.org_id) as conn,
+        ):
+            await ticket.check(conn, adding=len(ids), queues={job.queue_name for job in wf.jobs})
             if max_active is not None:
                 current = await repo.count_active_locked(conn, tenant.org_id)
                 if current + 1 > max_active:
@@ -83,6 +97,7 @@ class WorkflowService:
                 conn, tenant.org_id, workflow_id, wf, ids, self._defaults, self._channel
             )
             await repo.insert_edges(conn, tenant.org_id, models.edges(wf.jobs, ids))
+            ticket.admit(len(ids))
         metrics.JOBS_ENQUEUED.inc(len(ids))
         return CreatedWorkflow(
             workflow_id,
