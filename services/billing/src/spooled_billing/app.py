@@ -14,9 +14,9 @@ from typing import Any
 import asyncpg
 import grpc
 from grpc_health.v1 import health
+from spooled_common import probes
 from spooled_common.db import create_pool
 
-from spooled_billing import probes
 from spooled_billing.grpc_server import BillingServicer, Services, build_server
 from spooled_billing.plans.service import PlanService
 from spooled_billing.settings import BillingSettings

@@ -18,9 +18,9 @@ from typing import Any
 import asyncpg
 import grpc
 from grpc_health.v1 import health
+from spooled_common import probes
 from spooled_common.db import create_pool
 
-from spooled_scheduler import probes
 from spooled_scheduler.clock import Clock, SystemClock
 from spooled_scheduler.firing.firer import Firer
 from spooled_scheduler.firing.leader import LeaderLease

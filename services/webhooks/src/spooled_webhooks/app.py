@@ -17,9 +17,9 @@ from typing import Any
 import asyncpg
 import grpc
 from grpc_health.v1 import health
+from spooled_common import probes
 from spooled_common.db import create_pool
 
-from spooled_webhooks import probes
 from spooled_webhooks.deliveries.dispatcher import Dispatcher
 from spooled_webhooks.deliveries.fanout import fan_out
 from spooled_webhooks.deliveries.outcomes import RetryPolicy

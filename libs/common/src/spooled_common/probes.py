@@ -1,7 +1,8 @@
-"""HTTP probes: ``/health`` (alive), ``/ready`` (can serve), ``/metrics`` (Prometheus).
+"""HTTP probes every internal service serves: ``/health`` (alive), ``/ready`` (can
+serve), ``/metrics`` (Prometheus).
 
 uvicorn runs inside the service's event loop next to gRPC. The process owns
-signal handling (SIGTERM drains gRPC and the firing loop first), so uvicorn's
+signal handling (SIGTERM drains gRPC and its own loops first), so uvicorn's
 own handlers are disabled.
 """
 
