@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import grpc
 from spooled_common import errors, rpc
 from spooled_common.tenant import Tenant
 from spooled_proto.spooled.internal.v1 import billing_pb2 as pb
@@ -20,25 +19,18 @@ DEFAULT_TIMEOUT_S = 10.0
 SHORT_TIMEOUT_S = 2.0
 
 
-class BillingClient:
-    def __init__(self, addr: str, token: str) -> None:
-        self._channel = grpc.aio.insecure_channel(addr, options=rpc.CHANNEL_OPTIONS)
-        self.stub = billing_pb2_grpc.BillingStub(self._channel)
-        self._token = token
+class BillingClient(rpc.InternalClient):
+    default_timeout = DEFAULT_TIMEOUT_S
 
-    async def call(
+    def __init__(self, addr: str, token: str) -> None:
+        super().__init__(addr, token, billing_pb2_grpc.BillingStub)
+
+    async def call(  # type: ignore[override]
         self, org_id: str | None, method: str, request: Any, *, timeout: float | None = None
     ) -> Any:
-        fn = getattr(self.stub, method)
+        """Billing calls name the organization only (no key scope)."""
         tenant = Tenant(org_id) if org_id else None
-        try:
-            return await fn(
-                request,
-                metadata=rpc.call_metadata(self._token, tenant),
-                timeout=timeout or DEFAULT_TIMEOUT_S,
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise errors.from_rpc_error(exc) from None
+        return await super().call(tenant, method, request, timeout=timeout)
 
     async def jobs_today_or_none(self, org_id: str) -> int | None:
         """Today's admitted jobs, or None when billing cannot answer quickly."""
@@ -49,6 +41,3 @@ class BillingClient:
         except errors.AppError:
             return None
         return int(got.jobs_today)
-
-    async def close(self) -> None:
-        await self._channel.close()

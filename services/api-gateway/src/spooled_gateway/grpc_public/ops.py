@@ -62,7 +62,7 @@ class QueueOps:
             wait_ms=wait_ms,
         )
         # A long poll legitimately outlives the default deadline.
-        timeout = wait_ms / 1000 + core_client.DEFAULT_TIMEOUT_S
+        timeout = wait_ms / 1000 + core_client.CoreClient.default_timeout
         out = await self._core.call(who.tenant, "ClaimJobs", claim, timeout=timeout)
         return [convert.job_to_pb(job) for job in out.jobs]
 
