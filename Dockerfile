@@ -7,6 +7,7 @@
 #   docker build --target scheduler  -t spooled/scheduler:0.1.0 .
 #   docker build --target webhooks   -t spooled/webhooks:0.1.0 .
 #   docker build --target billing    -t spooled/billing:0.1.0 .
+#   docker build --target realtime   -t spooled/realtime:0.1.0 .
 #
 # Each image holds one service installed non-editable from uv.lock into
 # /app/.venv (no dev dependencies, no sources), runs as uid 10001, and works
@@ -76,6 +77,15 @@ COPY . /src
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --package spooled-billing --no-editable --no-dev
 
+FROM builder AS build-realtime
+RUN --mount=type=cache,target=/root/.cache/uv \
+    --mount=type=bind,source=uv.lock,target=uv.lock \
+    --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
+    uv sync --frozen --package spooled-realtime --no-editable --no-dev --no-install-workspace
+COPY . /src
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --package spooled-realtime --no-editable --no-dev
+
 # -------------------------------------------------------------- runtime stages
 FROM ${PYTHON_IMAGE} AS runtime
 # A fixed numeric uid/gid so Kubernetes' runAsNonRoot can verify it.
@@ -118,4 +128,10 @@ FROM runtime AS billing
 COPY --from=build-billing /app/.venv /app/.venv
 EXPOSE 50063 8085
 ENTRYPOINT ["spooled-billing"]
+CMD ["serve"]
+
+FROM runtime AS realtime
+COPY --from=build-realtime /app/.venv /app/.venv
+EXPOSE 8083
+ENTRYPOINT ["spooled-realtime"]
 CMD ["serve"]

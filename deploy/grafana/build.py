@@ -194,6 +194,21 @@ def _rate(metric: str, by: str = "", extra: str = "") -> str:
     return f"sum{group} (rate({sel}[{RATE}]))"
 
 
+def _db_gauge(metric: str, by: str = "queue", extra: str = "") -> str:
+    """A gauge queue-core reads from the database: every replica reports the same
+    value, so replicas are combined with max, never sum."""
+    group = f" by ({by})" if by else ""
+    return f"max{group} ({metric}{{{NS}{extra}}})"
+
+
+#: What the per-queue gauge panels say about their series.
+DB_GAUGE_NOTE = (
+    "Read from the database by queue-core at scrape time (every replica reports the same "
+    "value). Summed over organizations per queue name; queues past "
+    'QUEUE_CORE_METRICS_MAX_QUEUES (by depth) are summed into queue="_other".'
+)
+
+
 def _quantile(q: float, bucket: str, by: str = "", extra: str = "") -> str:
     group = ", ".join(x for x in ("le", by) if x)
     return f"histogram_quantile({q}, sum by ({group}) (rate({bucket}{{{NS}{extra}}}[{RATE}])))"
@@ -267,6 +282,21 @@ def overview() -> dict[str, Any]:
                 unit="ops",
             ),
             Panel(
+                "REST requests by status",
+                [("{{status}}", _rate("spooled_api_requests_total", "status"))],
+                unit="reqps",
+                stacked=True,
+                description="Served by the gateway; status is the class (2xx, 4xx, 5xx).",
+            ),
+            Panel(
+                "REST latency",
+                [
+                    ("p50", _quantile(0.5, "spooled_api_request_duration_seconds_bucket")),
+                    ("p95", _quantile(0.95, "spooled_api_request_duration_seconds_bucket")),
+                ],
+                unit="s",
+            ),
+            Panel(
                 "queue-core RPC latency",
                 [
                     ("p50", _quantile(0.5, "spooled_queue_core_rpc_duration_seconds_bucket")),
@@ -274,6 +304,48 @@ def overview() -> dict[str, Any]:
                     ("p99", _quantile(0.99, "spooled_queue_core_rpc_duration_seconds_bucket")),
                 ],
                 unit="s",
+            ),
+        ],
+    )
+    backlog = Row(
+        "Backlog (all queues)",
+        [
+            Panel(
+                "Pending",
+                [("jobs", f"sum({_db_gauge('spooled_jobs_pending')})")],
+                kind="stat",
+                width=5,
+                height=5,
+            ),
+            Panel(
+                "Processing",
+                [("jobs", f"sum({_db_gauge('spooled_jobs_processing')})")],
+                kind="stat",
+                width=5,
+                height=5,
+            ),
+            Panel(
+                "Dead-letter queue",
+                [("jobs", f"sum({_db_gauge('spooled_jobs_deadletter')})")],
+                kind="stat",
+                width=5,
+                height=5,
+            ),
+            Panel(
+                "Oldest pending job",
+                [("age", f"max(spooled_job_max_age_seconds{{{NS}}})")],
+                unit="s",
+                kind="stat",
+                width=5,
+                height=5,
+                thresholds=[(900, "orange"), (3600, "red")],
+            ),
+            Panel(
+                "Healthy workers",
+                [("workers", _db_gauge("spooled_workers_healthy", by=""))],
+                kind="stat",
+                width=4,
+                height=5,
             ),
         ],
     )
@@ -306,7 +378,7 @@ def overview() -> dict[str, Any]:
         "spooled-overview",
         "Spooled / Overview",
         "Health, throughput and resources of one Spooled installation.",
-        [health, jobs, resources],
+        [health, backlog, jobs, resources],
     )
 
 
@@ -332,25 +404,60 @@ def queues() -> dict[str, Any]:
         [
             Panel(
                 "Pending jobs",
-                [("{{queue}}", f"sum by (queue) (spooled_jobs_pending{{{NS}{q}}})")],
+                [("{{queue}}", _db_gauge("spooled_jobs_pending", extra=q))],
                 stacked=True,
+                description=DB_GAUGE_NOTE,
             ),
             Panel(
                 "Oldest pending job",
-                [("{{queue}}", f"max by (queue) (spooled_job_max_age_seconds{{{NS}{q}}})")],
+                [("{{queue}}", _db_gauge("spooled_job_max_age_seconds", extra=q))],
                 unit="s",
                 thresholds=[(900, "orange"), (3600, "red")],
-                description="SpooledOldestJobAge fires above 15 minutes (warning) and 1 hour.",
+                description="How long the oldest runnable job has waited for a worker. "
+                "SpooledOldestJobAge fires above 15 minutes (warning) and 1 hour.",
             ),
             Panel(
                 "Processing jobs",
-                [("{{queue}}", f"sum by (queue) (spooled_jobs_processing{{{NS}{q}}})")],
+                [("{{queue}}", _db_gauge("spooled_jobs_processing", extra=q))],
                 stacked=True,
+                description=DB_GAUGE_NOTE,
+            ),
+            Panel(
+                "Dead-letter queue size",
+                [("{{queue}}", _db_gauge("spooled_jobs_deadletter", extra=q))],
+                stacked=True,
+                description="Jobs whose retries are exhausted, until retried or purged. "
+                + DB_GAUGE_NOTE,
+            ),
+        ],
+    )
+    timing = Row(
+        "Time to start and run (per queue)",
+        [
+            Panel(
+                "Time to start (p95)",
+                [("{{queue}}", _quantile(0.95, "spooled_job_wait_seconds_bucket", "queue", q))],
+                unit="s",
+                description="From a job becoming runnable (enqueued, or due when scheduled or "
+                "retrying) to its claim. Rising: too few workers for the queue.",
             ),
             Panel(
                 "Job duration (p95)",
                 [("{{queue}}", _quantile(0.95, "spooled_job_duration_seconds_bucket", "queue", q))],
                 unit="s",
+                description="Claim to completion of jobs that completed.",
+            ),
+            Panel(
+                "Completed per queue",
+                [("{{queue}}", _rate("spooled_job_duration_seconds_count", "queue", q))],
+                unit="ops",
+                stacked=True,
+            ),
+            Panel(
+                "Retries per queue",
+                [("{{queue}}", _rate("spooled_jobs_retried_total", "queue", q))],
+                unit="ops",
+                description="Failures that scheduled another attempt.",
             ),
         ],
     )
@@ -395,7 +502,7 @@ def queues() -> dict[str, Any]:
         "spooled-queues",
         "Spooled / Queues",
         "Backlog, age and outcomes of jobs, per queue where the metric has one.",
-        [backlog, outcomes],
+        [backlog, timing, outcomes],
         [queue_var],
     )
 
@@ -408,9 +515,11 @@ def workers() -> dict[str, Any]:
             Panel(
                 "Workers",
                 [
-                    ("active", f"sum(spooled_workers_active{{{NS}}})"),
-                    ("healthy", f"sum(spooled_workers_healthy{{{NS}}})"),
+                    ("active", _db_gauge("spooled_workers_active", by="")),
+                    ("healthy", _db_gauge("spooled_workers_healthy", by="")),
                 ],
+                description="Registered workers not offline, and those healthy that "
+                "heartbeated within three intervals (read from the database).",
             ),
             Panel(
                 "Claims and settlements",
@@ -456,11 +565,40 @@ def workers() -> dict[str, Any]:
             ),
         ],
     )
+    per_queue = Row(
+        "Work per queue",
+        [
+            Panel(
+                "Jobs in flight",
+                [("{{queue}}", _db_gauge("spooled_jobs_processing"))],
+                stacked=True,
+                description=DB_GAUGE_NOTE,
+            ),
+            Panel(
+                "Time to start (p95)",
+                [("{{queue}}", _quantile(0.95, "spooled_job_wait_seconds_bucket", "queue"))],
+                unit="s",
+                description="Jobs wait this long for a worker: scale the workers of a "
+                "queue whose line keeps rising.",
+            ),
+            Panel(
+                "Job duration (p50)",
+                [("{{queue}}", _quantile(0.5, "spooled_job_duration_seconds_bucket", "queue"))],
+                unit="s",
+            ),
+            Panel(
+                "Completed per queue",
+                [("{{queue}}", _rate("spooled_job_duration_seconds_count", "queue"))],
+                unit="ops",
+                stacked=True,
+            ),
+        ],
+    )
     return dashboard(
         "spooled-workers",
         "Spooled / Workers",
         "Worker fleet, claims, settlements and lease expiry.",
-        [fleet, leases],
+        [fleet, per_queue, leases],
     )
 
 
@@ -525,11 +663,43 @@ def webhooks() -> dict[str, Any]:
             ),
         ],
     )
+    by_event = Row(
+        "Deliveries by event type",
+        [
+            Panel(
+                "Failed attempts by event",
+                [("{{event}}", _rate("spooled_webhook_deliveries_total", "event", failed))],
+                unit="ops",
+                stacked=True,
+                description="job.completed and job.failed include the jobs' own completion "
+                "webhooks.",
+            ),
+            Panel(
+                "Delivery latency by event (p95)",
+                [
+                    (
+                        "{{event}}",
+                        _quantile(
+                            0.95, "spooled_webhook_delivery_duration_seconds_bucket", "event"
+                        ),
+                    )
+                ],
+                unit="s",
+            ),
+            Panel(
+                "Dead-letter queue size",
+                [("{{queue}}", _db_gauge("spooled_jobs_deadletter"))],
+                stacked=True,
+                description="Each dead-lettered job sends job.failed and job.deadlettered "
+                "to subscribed endpoints. " + DB_GAUGE_NOTE,
+            ),
+        ],
+    )
     return dashboard(
         "spooled-webhooks",
         "Spooled / Webhooks",
         "Job events through the outbox to NATS, and outgoing webhook deliveries.",
-        [outbox, deliveries],
+        [outbox, deliveries, by_event],
     )
 
 

@@ -11,7 +11,8 @@ machine is substituted, consistently:
   an error: the service would listen on its built-in default instead);
 * ``<service>[.<ns>...]:<port>`` of a rendered Service becomes
   ``127.0.0.1:<local port of the container port it targets>``;
-* DATABASE_URL and NATS_URL point to the test Postgres/NATS;
+* DATABASE_URL and NATS_URL point to the test Postgres/NATS, and
+  OTEL_EXPORTER_OTLP_ENDPOINT to a local OTLP/gRPC sink (:class:`OtlpSink`);
 * a Secret the render references but does not contain (production takes
   secrets by reference) is filled with a strong random value per key.
 """
@@ -26,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent import futures
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -38,9 +40,45 @@ from . import k8s
 
 VENV_BIN = Path(sys.executable).parent
 #: Env vars naming infrastructure outside the release, replaced by test instances.
-INFRA_ENV = ("DATABASE_URL", "NATS_URL", "REDIS_URL")
+INFRA_ENV = ("DATABASE_URL", "NATS_URL", "REDIS_URL", "OTEL_EXPORTER_OTLP_ENDPOINT")
 START_TIMEOUT_SECS = 60.0
 STEP_TIMEOUT_SECS = 120.0
+
+
+class OtlpSink:
+    """A gRPC server that accepts any unary call with an empty reply.
+
+    An empty message is a valid OTLP ``Export*ServiceResponse``, so services
+    told to export traces here run as they would against a collector, without
+    export errors or slow flushes at shutdown. ``calls`` counts the exports.
+    """
+
+    def __init__(self) -> None:
+        self.calls = 0
+        sink = self
+
+        class Handler(grpc.GenericRpcHandler):
+            def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+                def accept(request: bytes, context: grpc.ServicerContext) -> bytes:
+                    sink.calls += 1
+                    return b""
+
+                return grpc.unary_unary_rpc_method_handler(accept)
+
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        self._server.add_generic_rpc_handlers((Handler(),))
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> OtlpSink:
+        self._server.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.stop(grace=None)
 
 
 @cache

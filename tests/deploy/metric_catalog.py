@@ -6,9 +6,13 @@ package, as each service is its own process with its own registry) and its
 prometheus_client metrics are listed with their sample names and labels,
 together with the process/platform collectors every service exports.
 
-PLANNED names are used by the dashboards and alert rules ahead of the code
-(issue 6 item 2, "Metrics"). Tests mark them xfail(strict=True): when one
-starts being exported the test XPASSes and fails, so it must leave this list.
+Custom collectors, whose series only exist once they have read their source,
+declare theirs in a ``FAMILIES`` attribute (name, kind, labels), which counts
+as exported.
+
+PLANNED names are used by the dashboards and alert rules ahead of the code.
+Tests mark them xfail(strict=True): when one starts being exported the test
+XPASSes and fails, so it must leave this list.
 """
 
 from __future__ import annotations
@@ -32,19 +36,9 @@ TARGET_LABELS = frozenset(
 SYNTHETIC = {"up": frozenset()}
 
 #: name -> (labels, who will export it). Upstream names (reference API.md §16)
-#: where upstream has one.
-PLANNED: dict[str, tuple[frozenset[str], str]] = {
-    "spooled_jobs_pending": (frozenset({"queue"}), "queue-core, upstream gauge (item 2)"),
-    "spooled_jobs_processing": (frozenset({"queue"}), "queue-core, upstream gauge (item 2)"),
-    "spooled_job_max_age_seconds": (
-        frozenset({"queue"}), "queue-core, upstream gauge: oldest pending job (item 2)"
-    ),
-    "spooled_job_duration_seconds_bucket": (
-        frozenset({"queue", "le"}), "queue-core, upstream histogram (item 2)"
-    ),
-    "spooled_workers_active": (frozenset(), "queue-core, upstream gauge (item 2)"),
-    "spooled_workers_healthy": (frozenset(), "queue-core, upstream gauge (item 2)"),
-}  # fmt: skip
+#: where upstream has one. Empty: every name the dashboards and rules use is
+#: exported.
+PLANNED: dict[str, tuple[frozenset[str], str]] = {}
 
 _LIST_METRICS = r"""
 import importlib, json, sys
@@ -55,13 +49,19 @@ SUFFIXES = {"counter": ("_total", "_created"), "gauge": ("",), "info": ("_info",
             "histogram": ("_bucket", "_count", "_sum", "_created"),
             "summary": ("", "_count", "_sum", "_created"), "enum": ("",)}
 found = {}
+def add(name, kind, labels):
+    for suffix in SUFFIXES.get(kind, ("",)):
+        extra = ["le"] if suffix == "_bucket" else []
+        found[name + suffix] = sorted(list(labels) + extra)
+
 for module in sys.argv[1:]:
     for obj in vars(importlib.import_module(module)).values():
         if isinstance(obj, MetricWrapperBase):
-            labels = list(obj._labelnames)
-            for suffix in SUFFIXES.get(obj._type, ("",)):
-                extra = ["le"] if suffix == "_bucket" else []
-                found[obj._name + suffix] = sorted(labels + extra)
+            add(obj._name, obj._type, obj._labelnames)
+        # Custom collectors (gauges read from a database at scrape time) have
+        # no samples until they run; they declare what they export instead.
+        for family in getattr(obj, "FAMILIES", ()):
+            add(family.name, family.kind, family.labels)
 for family in REGISTRY.collect():
     for sample in family.samples:
         found.setdefault(sample.name, sorted(sample.labels))

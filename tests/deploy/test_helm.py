@@ -91,6 +91,11 @@ class TestRefusals:
         assert rc != 0
         assert "replica" in text
 
+    def test_realtime_needs_nats(self, tools: k8s.Tools) -> None:
+        rc, text = _template(tools, "--set", "components.realtime.enabled=true")
+        assert rc != 0
+        assert "components.realtime needs NATS" in text
+
     def test_unknown_uses_entry(self, tools: k8s.Tools) -> None:
         rc, text = _template(tools, "--set", "components.scheduler.uses={database,kafka}")
         assert rc != 0
@@ -116,6 +121,43 @@ class TestComponents:
         )
         env = {e["name"] for e in k8s.main_container(gateway)["env"]}
         assert "SCHEDULER_ADDR" not in env and "QUEUE_CORE_ADDR" in env
+
+    def test_realtime_behind_the_gateway(self, tools: k8s.Tools) -> None:
+        """Enabled (with NATS), realtime is an internal Service the gateway proxies to."""
+        out = tools.run(
+            "helm", "template", k8s.RELEASE, k8s.CHART,
+            "--set", "nats.url=nats://nats.example:4222",
+            "--set", "components.realtime.enabled=true",
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        docs = k8s.parse(out.stdout)
+        deployments = {k8s.component(d): d for d in docs if d["kind"] == "Deployment"}
+        env = {
+            name: {e["name"]: e.get("value") for e in k8s.main_container(d)["env"]}
+            for name, d in deployments.items()
+        }
+        assert env["gateway"]["REALTIME_URL"] == "http://spooled-realtime:8083"
+        assert env["realtime"]["NATS_URL"] == "nats://nats.example:4222"
+        assert env["realtime"]["QUEUE_CORE_ADDR"] == "spooled-queue-core:50061"
+        assert env["realtime"]["REALTIME_PORT"] == "8083"
+        assert "DATABASE_URL" not in env["realtime"]
+        (svc,) = [d for d in docs if d["kind"] == "Service" and k8s.component(d) == "realtime"]
+        assert svc["spec"].get("type", "ClusterIP") == "ClusterIP"
+        # No schema: no migration Job.
+        jobs = [d["metadata"]["name"] for d in docs if d["kind"] == "Job"]
+        assert jobs and not any("realtime" in j for j in jobs), jobs
+        monitors = tools.run(
+            "helm", "template", k8s.RELEASE, k8s.CHART,
+            "--set", "nats.url=nats://nats.example:4222",
+            "--set", "components.realtime.enabled=true", "--set", "serviceMonitor.enabled=true",
+        )  # fmt: skip
+        assert monitors.returncode == 0, monitors.stderr
+        scraped = {
+            k8s.component(d): d["spec"]["endpoints"][0]["port"]
+            for d in k8s.parse(monitors.stdout)
+            if d["kind"] == "ServiceMonitor"
+        }
+        assert scraped["realtime"] == "http"
 
     def test_connections_can_carry_a_scheme(self, tools: k8s.Tools) -> None:
         out = tools.run(
@@ -196,12 +238,15 @@ def test_install_notes_render(tools: k8s.Tools, values: Path | None) -> None:
     )
     assert out.returncode == 0, out.stderr
     notes = out.stdout.split("NOTES:", 1)[1]
-    assert "Components: billing, gateway, queue-core, scheduler" in notes
     if values is None:
+        assert "Components: billing, gateway, queue-core, scheduler, webhooks\n" in notes
         assert "port-forward svc/spooled-gateway 8080:8080 50051:50051" in notes
         assert "spooled-generated" in notes
+        assert "Live events (/api/v1/events, /api/v1/ws) are off" in notes
     else:
+        assert "Components: billing, gateway, queue-core, realtime, scheduler, webhooks\n" in notes
         assert "https://spooled.example.com/" in notes and "generated" not in notes
+        assert "Live events" not in notes and "Traces go to http://jaeger-collector" in notes
 
 
 def test_packaged_chart_carries_the_linked_rules_and_dashboards(

@@ -157,7 +157,9 @@ class TestPrometheusOperatorObjects:
                 sm["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"]
                 for sm in renders[name].of_kind("ServiceMonitor")
             }
-            assert monitored == {"queue-core", "scheduler", "webhooks", "billing"}, name
+            assert monitored == {
+                "gateway", "queue-core", "scheduler", "webhooks", "billing", "realtime"
+            }, name  # fmt: skip
 
     def test_prometheus_rule_carries_the_rule_file(self, renders: dict[str, k8s.Render]) -> None:
         (rule,) = renders["helm-production"].of_kind("PrometheusRule")

@@ -45,6 +45,9 @@ def settings_env_names(script: str) -> frozenset[str]:
     return frozenset(names)
 
 
+#: Every service of the suite, each a Deployment in the production renders.
+ALL_COMPONENTS = {"gateway", "queue-core", "scheduler", "webhooks", "billing", "realtime"}
+
 #: Read by libraries from the environment directly, not through pydantic-settings
 #: (the OpenTelemetry SDK's standard variables).
 LIBRARY_ENV_PREFIXES = ("OTEL_",)
@@ -90,13 +93,16 @@ class TestStatic:
 
 
 @pytest.fixture
-def infra(request: pytest.FixtureRequest, pg_server: object) -> dict[str, str]:
-    """DATABASE_URL (a fresh database); NATS_URL only when the render needs it."""
+def infra(request: pytest.FixtureRequest, pg_server: object) -> Iterator[dict[str, str]]:
+    """DATABASE_URL (a fresh database), an OTLP sink for traces; NATS_URL only when
+    the render needs it."""
     name = request.node.callspec.params["render"].replace("-", "_")
     infra = {"DATABASE_URL": pg_server.create_database(f"deploy_{name}")}  # type: ignore[attr-defined]
     if request.node.callspec.params["render"].endswith("production"):
         infra["NATS_URL"] = request.getfixturevalue("nats_server").url
-    return infra
+    with live.OtlpSink() as sink:
+        infra["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.endpoint
+        yield infra
 
 
 @pytest.mark.slow
@@ -116,6 +122,9 @@ def test_rendered_workloads_serve_their_probes(
         cluster.start()
         probes = cluster.wait_probes()
         assert set(probes) == {d["metadata"]["name"] for d in render.deployments}
+        if render.name.endswith("production"):
+            # Every service runs in production, realtime (which needs NATS) included.
+            assert {k8s.component(d) for d in render.deployments} == ALL_COMPONENTS
         assert all(code == 200 for codes in probes.values() for code in codes.values()), probes
 
         grpc_ports = cluster.grpc_health()

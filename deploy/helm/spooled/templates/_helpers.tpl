@@ -199,6 +199,18 @@ Job alike: `migrate` runs the same settings checks as `serve`). Args: root, name
 {{- end }}
 {{- end }}
 {{- include "spooled.usesEnv" (dict "root" $root "c" .c) }}
+{{- with $root.Values.otel }}
+{{- if .endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ .endpoint | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ .sampler | quote }}
+{{- if contains "traceidratio" .sampler }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ .samplerRatio | toString | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- range $k, $v := .c.env }}
 - name: {{ $k }}
   value: {{ $v | quote }}

@@ -9,13 +9,29 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-#: One per HTTP attempt (endpoint and completion webhooks): delivered (2xx) or failed.
+from spooled_webhooks.endpoints.models import EVENT_TYPES
+
+#: Label value of an event outside the subscribable set (e.g. a test ping).
+OTHER_EVENT = "other"
+_EVENTS = frozenset(EVENT_TYPES)
+
+
+def event_label(event: str) -> str:
+    """The ``event`` label: a subscribable event type, else ``other`` (bounded)."""
+    return event if event in _EVENTS else OTHER_EVENT
+
+
+#: One per HTTP attempt (endpoint and completion webhooks): delivered (2xx) or
+#: failed. ``event`` is the event type, a fixed set (:func:`event_label`).
 DELIVERIES = Counter(
-    "spooled_webhook_deliveries_total", "Outgoing webhook attempts, by outcome", ["outcome"]
+    "spooled_webhook_deliveries_total",
+    "Outgoing webhook attempts, by outcome and event type",
+    ["outcome", "event"],
 )
 DELIVERY_SECONDS = Histogram(
     "spooled_webhook_delivery_duration_seconds",
-    "Time of one outgoing webhook attempt, DNS to response",
+    "Time of one outgoing webhook attempt, DNS to response, by event type",
+    ["event"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 EVENTS_CONSUMED = Counter(
