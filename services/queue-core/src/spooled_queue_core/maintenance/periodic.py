@@ -7,9 +7,10 @@ database blip must not kill the reaper for the life of the process.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+
+from spooled_common import aio
 
 log = logging.getLogger(__name__)
 
@@ -40,5 +41,4 @@ class Periodic:
                 raise
             except Exception:
                 log.exception("%s: run failed; retrying next interval", self.name)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self._interval)
+            await aio.wait_event(self._stop, self._interval)

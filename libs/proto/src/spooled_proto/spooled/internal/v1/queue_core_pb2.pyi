@@ -763,6 +763,75 @@ class CompleteJobRequest(_message.Message):
 Global___CompleteJobRequest: _TypeAlias = CompleteJobRequest  # noqa: Y015
 
 @_typing.final
+class CompleteJobsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOBS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___CompleteJobRequest]: ...
+    def __init__(
+        self,
+        *,
+        jobs: _abc.Iterable[Global___CompleteJobRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["jobs", b"jobs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompleteJobsRequest: _TypeAlias = CompleteJobsRequest  # noqa: Y015
+
+@_typing.final
+class CompleteOutcome(_message.Message):
+    """One completion's outcome, in request order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    status: _builtins.str
+    """The job's status after the call ("completed") when it succeeded."""
+    error: _builtins.bytes
+    """Set when this completion was refused (lease expired, not found, ...):
+    the JSON error body the unary CompleteJob would have raised
+    ({status, code, message, details, headers, extra}).
+    """
+    def __init__(
+        self,
+        *,
+        status: _builtins.str = ...,
+        error: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompleteOutcome: _TypeAlias = CompleteOutcome  # noqa: Y015
+
+@_typing.final
+class CompleteJobsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOMES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def outcomes(self) -> _containers.RepeatedCompositeFieldContainer[Global___CompleteOutcome]: ...
+    def __init__(
+        self,
+        *,
+        outcomes: _abc.Iterable[Global___CompleteOutcome] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outcomes", b"outcomes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompleteJobsResponse: _TypeAlias = CompleteJobsResponse  # noqa: Y015
+
+@_typing.final
 class FailJobRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -94,6 +94,11 @@ class QueueCoreStub:
                 request_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.CompleteJobRequest.SerializeToString,
                 response_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.SettleResponse.FromString,
                 _registered_method=True)
+        self.CompleteJobs = channel.unary_unary(
+                '/spooled.internal.v1.QueueCore/CompleteJobs',
+                request_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.CompleteJobsRequest.SerializeToString,
+                response_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.CompleteJobsResponse.FromString,
+                _registered_method=True)
         self.FailJob = channel.unary_unary(
                 '/spooled.internal.v1.QueueCore/FailJob',
                 request_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.FailJobRequest.SerializeToString,
@@ -300,6 +305,14 @@ class QueueCoreServicer:
 
     def CompleteJob(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteJobs(self, request, context):
+        """Many completions (each fenced by its own lease) in one round trip and
+        one transaction: the gateway groups a worker stream's completions.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -528,6 +541,11 @@ def add_QueueCoreServicer_to_server(servicer, server):
                     servicer.CompleteJob,
                     request_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.CompleteJobRequest.FromString,
                     response_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.SettleResponse.SerializeToString,
+            ),
+            'CompleteJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteJobs,
+                    request_deserializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.CompleteJobsRequest.FromString,
+                    response_serializer=spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.CompleteJobsResponse.SerializeToString,
             ),
             'FailJob': grpc.unary_unary_rpc_method_handler(
                     servicer.FailJob,
@@ -984,6 +1002,33 @@ class QueueCore:
             '/spooled.internal.v1.QueueCore/CompleteJob',
             spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.CompleteJobRequest.SerializeToString,
             spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.SettleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/spooled.internal.v1.QueueCore/CompleteJobs',
+            spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.CompleteJobsRequest.SerializeToString,
+            spooled__proto_dot_spooled_dot_internal_dot_v1_dot_queue__core__pb2.CompleteJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,
