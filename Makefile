@@ -8,7 +8,7 @@ UV := $(UV_HOME)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install proto proto-check lint test browser-test run bench clean
+.PHONY: help install proto proto-check lint test chaos browser-test run bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,12 +44,17 @@ test: install ## Unit, integration and e2e tests against real Postgres/NATS
 	@echo ">> end-to-end tests (tests/e2e: the official SDK against the running suite)"
 	@$(PY) -m pytest tests/e2e -q -p no:cacheprovider
 
+chaos: install ## Fault, lease and soak tests (tests/chaos, ~8 min); fills the table in docs/reliability.md
+	@echo ">> chaos tests (tests/chaos: faults, leases and a soak against the running suite; ~8 min)"
+	@$(PY) -m pytest tests/chaos -q -p no:cacheprovider
+	@$(PY) -m spooled_testing.reliability
+
 browser-test: install ## The /dashboard console in headless Chromium (installs Debian's chromium if missing)
 	@./scripts/install_browser.sh
 	@$(PY) -m pytest tests/browser -q -p no:cacheprovider
 
 bench: install ## Benchmarks through the public API (prints a table; not part of test)
-	@$(PY) -m spooled_bench
+	@$(PY) -m spooled_bench $(ARGS)
 
 clean: ## Remove .venv and .dev (all local data)
 	rm -rf $(VENV) .dev

@@ -30,6 +30,7 @@ import httpx
 import pytest
 from spooled import SpooledClient
 from spooled.config import CircuitBreakerConfig, RetryConfig
+from spooled_testing.otlp import OtlpReceiver
 from spooled_testing.stack import Stack, running_stack
 
 T = TypeVar("T")
@@ -47,6 +48,7 @@ _PLAN_ENV = {
     "SPOOLED_PLAN_FREE_MAX_QUEUES": "unlimited",
     "SPOOLED_PLAN_FREE_MAX_WORKERS": "unlimited",
     "SPOOLED_PLAN_FREE_MAX_API_KEYS": "unlimited",
+    "SPOOLED_PLAN_FREE_MAX_WORKFLOWS": "unlimited",
     "SPOOLED_PLAN_FREE_RATE_LIMIT_RPS": "100000",
     "SPOOLED_PLAN_FREE_RATE_LIMIT_BURST": "100000",
     "RATE_LIMIT_REQUESTS_PER_SECOND": "100000",
@@ -59,6 +61,19 @@ _WEBHOOK_ENV = {
     "WEBHOOKS_RETRY_MAX_SECS": "2",
     "WEBHOOKS_POLL_INTERVAL_SECS": "0.1",
 }
+
+
+#: Every service runs with tracing on and exports to the session's in-process OTLP
+#: receiver, but records only traces a caller asked for (a sampled ``traceparent``, as
+#: test_tracing.py sends): the rest of the suite exercises the propagation code without
+#: paying for exports, and its load tests are not slowed by span traffic. A short batch
+#: delay gets spans there quickly; tests still wait on the spans, never on time.
+def _tracing_env(otlp: OtlpReceiver) -> dict[str, str]:
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
+        "OTEL_TRACES_SAMPLER": "parentbased_always_off",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+    }
 
 
 # -- collection --------------------------------------------------------------------------
@@ -267,13 +282,21 @@ def create_org(stack: Stack, prefix: str = "e2e") -> Org:
 
 # -- fixtures ----------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
+def otlp() -> Iterator[OtlpReceiver]:
+    """The OTLP/gRPC receiver every service of the stack exports its spans to."""
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
+def stack(otlp: OtlpReceiver) -> Iterator[Stack]:
     # Not under pytest's tmp dir: as root, Postgres runs as a system user that
     # must traverse the path, and every new pytest session re-tightens
     # /tmp/pytest-of-<user> to 0700.
     base = Path(tempfile.mkdtemp(prefix="spooled-e2e-"))
+    env = {**_PLAN_ENV, **_WEBHOOK_ENV, **_tracing_env(otlp)}
     try:
-        with running_stack(base, extra_env={**_PLAN_ENV, **_WEBHOOK_ENV}) as s:
+        with running_stack(base, extra_env=env) as s:
             yield s
     finally:
         shutil.rmtree(base, ignore_errors=True)

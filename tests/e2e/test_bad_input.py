@@ -10,6 +10,7 @@ import json
 import secrets
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from spooled import SpooledClient
+from spooled_testing import reliability
 
 from .conftest import Db, Org, claim, describe, expect, unique
 
@@ -376,3 +378,370 @@ def test_unknown_job_ids(http: httpx.Client, unchanged: None) -> None:
         ("GET", "/jobs/not a uuid at all", None),
     ):
         expect(http.request(method, path, json=body), {404})
+
+
+# -- what was observed, for docs/reliability.md ------------------------------------------
+_SENT: Counter[str] = Counter()
+
+
+def note(fault: str, checked: str, requests: int, observed: str | None = None) -> None:
+    """Record a passed hostile-input check; parametrized cases add up under one row."""
+    _SENT[fault] += requests
+    reliability.record(
+        "hostile input",
+        fault,
+        checked,
+        observed or f"{_SENT[fault]} requests, every one a clear 4xx; nothing written",
+        requests=_SENT[fault],
+        **{"5xx": 0},
+    )
+
+
+# -- size limits: at the limit accepted, one over refused ------------------------------
+MAX_PAYLOAD = 1024 * 1024  # QUEUE_MAX_PAYLOAD_SIZE_BYTES (the stack's default)
+MAX_BODY = 6 * 1024 * 1024  # SPOOLED_MAX_BODY_BYTES
+
+
+def _payload_of(size: int) -> dict[str, str]:
+    """A JSON object whose compact serialization is exactly ``size`` bytes."""
+    doc = {"x": ""}
+    doc["x"] = "y" * (size - len(json.dumps(doc, separators=(",", ":"))))
+    assert len(json.dumps(doc, separators=(",", ":"))) == size
+    return doc
+
+
+def test_payload_at_the_limit_is_accepted_and_one_byte_over_is_413(
+    http: httpx.Client, client: SpooledClient
+) -> None:
+    q = unique("edge")
+    at = expect(
+        http.post("/jobs", json={"queue_name": q, "payload": _payload_of(MAX_PAYLOAD)}), 201
+    )
+    assert client.jobs.get(at["id"]).payload == _payload_of(MAX_PAYLOAD)
+    before = expect(http.get("/jobs/stats", params={"queue_name": q}), 200)["total"]
+    over = http.post("/jobs", json={"queue_name": q, "payload": _payload_of(MAX_PAYLOAD + 1)})
+    doc = expect(over, 413, "PAYLOAD_TOO_LARGE")
+    assert (doc["current"], doc["limit"]) == (MAX_PAYLOAD + 1, MAX_PAYLOAD), doc
+    bulk = http.post(
+        "/jobs/bulk",
+        json={
+            "queue_name": q,
+            "jobs": [{"payload": {}}, {"payload": _payload_of(MAX_PAYLOAD + 1)}],
+        },
+    )
+    expect(bulk, 413, "PAYLOAD_TOO_LARGE")  # the whole batch, not the first item only
+    assert expect(http.get("/jobs/stats", params={"queue_name": q}), 200)["total"] == before
+    note(
+        "job payload at the limit (1 MiB) and 1 byte over, single and bulk",
+        "at the limit: 201 and stored intact; over: 413 PAYLOAD_TOO_LARGE, bulk refused whole",
+        3,
+        "1 MiB accepted byte for byte; 1 MiB + 1 refused with 413 (alone and in a bulk); "
+        "no job written",
+    )
+
+
+def test_request_body_over_the_cap_is_413(http: httpx.Client, unchanged: None) -> None:
+    big = b'{"queue_name": "q", "payload": "' + b"z" * MAX_BODY + b'"}'
+    # Declared up front (Content-Length) and streamed without a length (chunked).
+    expect(_raw(http, "POST", "/jobs", big), 413, "PAYLOAD_TOO_LARGE")
+    resp = http.post(
+        "/jobs",
+        content=iter([big[i : i + 65536] for i in range(0, len(big), 65536)]),
+        headers={"Content-Type": "application/json"},
+    )
+    expect(resp, 413, "PAYLOAD_TOO_LARGE")
+    note(
+        "request body over the 6 MiB cap (declared length and chunked)",
+        "413 PAYLOAD_TOO_LARGE before the body is parsed; nothing written",
+        2,
+    )
+
+
+def test_bulk_of_exactly_100_is_accepted(http: httpx.Client) -> None:
+    q = unique("bulk100")
+    doc = expect(
+        http.post(
+            "/jobs/bulk",
+            json={"queue_name": q, "jobs": [{"payload": {"i": i}} for i in range(100)]},
+        ),
+        200,
+    )
+    assert (doc["success_count"], doc["failure_count"]) == (100, 0), doc
+    assert expect(http.get("/jobs/stats", params={"queue_name": q}), 200)["total"] == 100
+    note(
+        "bulk enqueue of exactly 100 jobs (the cap; 101 is test_invalid_bodies_rejected)",
+        "all 100 created in one call",
+        1,
+        "100 of 100 created; 101 refused with 400",
+    )
+
+
+def test_batch_status_of_exactly_100_ids_is_accepted(http: httpx.Client) -> None:
+    ids = [str(uuid.uuid4()) for _ in range(100)]
+    assert expect(http.get("/jobs/status", params={"ids": ",".join(ids)}), 200) == []
+
+
+# -- deeply nested JSON ----------------------------------------------------------------
+DEPTH = 10_000
+NESTED_ARRAYS = "[" * DEPTH + "]" * DEPTH
+NESTED_OBJECTS = '{"a":' * DEPTH + "1" + "}" * DEPTH
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "template"),
+    [
+        ("POST", "/jobs", '{"queue_name": "deep", "payload": %s}'),
+        ("POST", "/jobs", '{"queue_name": "deep", "payload": {}, "tags": %s}'),
+        ("POST", "/jobs", "%s"),
+        ("POST", "/jobs/bulk", '{"queue_name": "deep", "jobs": [{"payload": %s}]}'),
+        ("POST", "/workers/register", '{"queue_name": "deep", "hostname": "h", "metadata": %s}'),
+        ("PUT", "/queues/deep/config", '{"settings": %s}'),
+        (
+            "POST",
+            "/schedules",
+            '{"name": "n", "cron_expression": "0 0 * * * *", "queue_name": "deep", '
+            '"payload_template": %s}',
+        ),
+        (
+            "POST",
+            "/workflows",
+            '{"name": "n", "jobs": [{"key": "a", "queue_name": "deep", "payload": %s}]}',
+        ),
+        ("POST", "/api-keys", '{"name": %s}'),
+        ("POST", "/auth/login", '{"api_key": %s}'),
+    ],
+    ids=[
+        "job-payload",
+        "job-tags",
+        "job-body",
+        "bulk-payload",
+        "worker-metadata",
+        "queue-settings",
+        "schedule-template",
+        "workflow-payload",
+        "api-key-name",
+        "login",
+    ],
+)
+def test_deeply_nested_json_is_400(
+    http: httpx.Client, method: str, path: str, template: str, unchanged: None
+) -> None:
+    for nested in (NESTED_ARRAYS, NESTED_OBJECTS):
+        resp = _raw(http, method, path, template % nested)
+        doc = expect(resp, {400, 413})
+        assert doc["code"] in {"INVALID_JSON", "BAD_REQUEST", "VALIDATION_ERROR"}, describe(resp)
+    expect(http.get("/schedules"), 200)  # still serving
+    note(
+        f"JSON nested {DEPTH:,} levels deep (arrays and objects) in every JSON field",
+        "400, no recursion crash, nothing written, the gateway keeps serving",
+        2,
+    )
+
+
+# -- unicode and null bytes in names ----------------------------------------------------
+NUL_NAMES = ["nul\x00byte", "\x00", "tab\there", "new\nline", "rtl\u202eoverride"]
+
+
+@pytest.mark.parametrize("name", NUL_NAMES, ids=["nul", "only-nul", "tab", "newline", "rtl"])
+def test_control_characters_in_names_are_400(
+    http: httpx.Client, name: str, unchanged: None
+) -> None:
+    """Names that a log line, a terminal or Postgres text would mangle are refused."""
+    bodies = [
+        ("/jobs", {"queue_name": name, "payload": {}}),
+        ("/workers/register", {"queue_name": "q", "hostname": name}),
+        ("/workers/register", {"queue_name": "q", "hostname": "h", "worker_id": name}),
+    ]
+    if "\x00" in name:
+        # A claim's worker_id is free text upstream (1-255 characters), all but NUL.
+        bodies.append(("/jobs/claim", {"queue_name": "q", "worker_id": name}))
+    for path, body in bodies:
+        expect(http.post(path, json=body), 400)
+    # Free-text names: refused when they hold NUL (Postgres text cannot store it).
+    if "\x00" in name:
+        for path, body in (
+            ("/api-keys", {"name": name}),
+            (
+                "/schedules",
+                {
+                    "name": name,
+                    "cron_expression": "0 0 * * * *",
+                    "queue_name": "q",
+                    "payload_template": {},
+                },
+            ),
+            (
+                "/outgoing-webhooks",
+                {"name": name, "url": "https://example.com/hook", "events": ["job.created"]},
+            ),
+            ("/jobs", {"queue_name": "q", "payload": {}, "idempotency_key": name}),
+            ("/jobs", {"queue_name": "q", "payload": {name: 1}}),
+            ("/jobs", {"queue_name": "q", "payload": {}, "tags": {"t": name}}),
+        ):
+            expect(http.post(path, json=body), 400)
+    assert expect(http.get("/schedules"), 200) is not None
+    note(
+        "NUL, tab, newline and RTL override in queue, worker and host names; NUL in free text",
+        "400 VALIDATION_ERROR; nothing written",
+        len(bodies) + (6 if "\x00" in name else 0),
+    )
+
+
+UNICODE_NAME = "Ünïcødé 名前 🚀"
+
+
+def test_unicode_names_round_trip_exactly(http: httpx.Client, client: SpooledClient) -> None:
+    """Where free text is allowed it comes back byte for byte."""
+    hook = expect(
+        http.post(
+            "/outgoing-webhooks",
+            json={
+                "name": UNICODE_NAME,
+                "url": "https://example.com/hook",
+                "events": ["job.created"],
+            },
+        ),
+        201,
+    )
+    assert expect(http.get(f"/outgoing-webhooks/{hook['id']}"), 200)["name"] == UNICODE_NAME
+    expect(http.delete(f"/outgoing-webhooks/{hook['id']}"), 204)
+    job = client.jobs.create(
+        {
+            "queue_name": unique("uni"),
+            "payload": {UNICODE_NAME: UNICODE_NAME},
+            "tags": {"label": UNICODE_NAME},
+            "idempotency_key": UNICODE_NAME + secrets.token_hex(2),
+        }
+    )
+    got = expect(http.get(f"/jobs/{job.id}"), 200)
+    assert got["payload"] == {UNICODE_NAME: UNICODE_NAME} and got["tags"] == {"label": UNICODE_NAME}
+
+
+# -- path traversal in queue names ------------------------------------------------------
+TRAVERSALS = [
+    "..%2F..%2Fadmin",
+    "%2e%2e%2f%2e%2e%2fadmin",
+    "%252e%252e%252fadmin",
+    "..%5C..%5Cadmin",
+    "q%2F..%2F..%2Fjobs",
+    "%2E%2E",
+    "..",
+    "q%00",
+]
+
+
+@pytest.mark.parametrize("raw", TRAVERSALS)
+def test_path_traversal_in_queue_paths(
+    org: Org, http: httpx.Client, raw: str, unchanged: None
+) -> None:
+    """Encoded dots and slashes in a queue name never reach another route or tenant."""
+    base = f"{org.stack.base_url}/api/v1/queues/"
+    with httpx.Client(headers=http.headers, timeout=30) as raw_client:
+        for method, suffix, body in (
+            ("GET", "", None),
+            ("GET", "/stats", None),
+            ("PUT", "/config", b'{"max_retries": 1}'),
+            ("POST", "/pause", b"{}"),
+            ("DELETE", "", None),
+        ):
+            # Sent byte for byte: httpx would normalise "..".
+            url = httpx.URL(base + raw + suffix)
+            req = raw_client.build_request(
+                method, url, content=body, headers={"Content-Type": "application/json"}
+            )
+            req.url = url.copy_with(raw_path=(f"/api/v1/queues/{raw}{suffix}").encode())
+            resp = raw_client.send(req)
+            doc = expect(resp, {400, 404, 405})
+            assert "organizations" not in doc and "plans" not in str(doc), describe(resp)
+    note(
+        "path traversal in queue names (../, %2e%2e%2f, double-encoded, backslash, NUL)",
+        "400/404 on every queue route; never another route's answer; nothing written",
+        5,
+    )
+
+
+# -- realtime routes: names and ids that no URL can carry -------------------------------
+def test_bad_names_in_event_streams(org: Org, http: httpx.Client) -> None:
+    base = f"{org.stack.base_url}/api/v1"
+    with httpx.Client(headers=http.headers, timeout=30) as raw_client:
+        for path, allowed in (
+            ("/events/queues/%0B%F0%9D%84%81", {400}),
+            ("/events/queues/..%2Fadmin", {400, 404}),
+            ("/events/queues/" + "q" * 101, {400}),
+            ("/events/jobs/" + "j" * 256, {400}),
+        ):
+            url = httpx.URL(base + path)
+            req = raw_client.build_request("GET", url)
+            req.url = url.copy_with(raw_path=(f"/api/v1{path}").encode())
+            expect(raw_client.send(req), allowed)
+        # A job id with control characters is a valid (unknown) id, not a crash: the
+        # stream opens and reports it missing, as for any unknown job.
+        url = httpx.URL(base + "/events/jobs/%C3%8E%3C%0D%11")
+        with raw_client.stream("GET", url) as resp:
+            assert resp.status_code == 200, resp.status_code
+            first = next(resp.iter_lines())
+            assert first is not None
+
+
+# -- query strings ----------------------------------------------------------------------
+@pytest.mark.parametrize("offset", [2**31, 2**63, 10**30, -5])
+def test_any_offset_is_a_page_not_a_crash(http: httpx.Client, offset: int) -> None:
+    for path in ("/jobs", "/jobs/dlq", "/schedules", "/workflows", "/webhooks/deliveries"):
+        got = expect(http.get(path, params={"offset": offset, "limit": 10}), 200)
+        assert isinstance(got, list), got
+        assert offset >= 0 or len(got) <= 10
+
+
+@pytest.mark.parametrize("value", ["0.5", "1700000000", "-1", "tomorrow"])
+def test_query_timestamps_must_be_rfc3339(http: httpx.Client, value: str) -> None:
+    for path, name in (("/jobs", "created_after"), ("/jobs/dlq", "created_before")):
+        expect(http.get(path, params={name: value}), 400, "VALIDATION_ERROR")
+    expect(http.get("/jobs", params={"created_after": "2026-01-01T00:00:00Z"}), 200)
+
+
+# -- numbers JSON allows and 64-bit code does not -----------------------------------
+HUGE = '{"n": -44195429518624929886502912}'
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "template"),
+    [
+        ("POST", "/jobs", '{"queue_name": "huge", "payload": %s}'),
+        ("POST", "/jobs", '{"queue_name": "huge", "payload": {}, "tags": %s}'),
+        ("POST", "/workers/register", '{"queue_name": "huge", "hostname": "h", "metadata": %s}'),
+        ("PUT", "/queues/huge/config", '{"settings": %s}'),
+        (
+            "POST",
+            "/schedules",
+            '{"name": "n", "cron_expression": "0 0 * * * *", "queue_name": "huge", '
+            '"payload_template": %s}',
+        ),
+        (
+            "POST",
+            "/workflows",
+            '{"name": "n", "jobs": [{"key": "a", "queue_name": "huge", "payload": %s}]}',
+        ),
+        ("PUT", "/organizations/{org}", '{"settings": %s}'),
+    ],
+    ids=["payload", "tags", "metadata", "queue-settings", "schedule", "workflow", "org-settings"],
+)
+def test_integers_beyond_64_bits_are_400(
+    org: Org, http: httpx.Client, method: str, path: str, template: str, unchanged: None
+) -> None:
+    resp = _raw(http, method, path.format(org=org.id), template % HUGE)
+    expect(resp, 400, "VALIDATION_ERROR")
+    note(
+        "integers beyond 64 bits in JSON documents (payloads, tags, metadata, settings)",
+        "400 VALIDATION_ERROR (the fuzzer found a 500 on organization settings); nothing written",
+        1,
+    )
+
+
+def test_admin_custom_limits_beyond_64_bits_are_400(org: Org) -> None:
+    resp = httpx.patch(
+        f"{org.stack.base_url}/api/v1/admin/organizations/{org.id}",
+        content='{"custom_limits": {"max_queues": 99999999999999999999999}}',
+        headers={"X-Admin-Key": org.stack.admin_key, "Content-Type": "application/json"},
+        timeout=30,
+    )
+    expect(resp, 400, "VALIDATION_ERROR")

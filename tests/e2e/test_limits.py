@@ -214,6 +214,18 @@ class TestResourceCaps:
         expect(http.post("/outgoing-webhooks", json={**body, "name": "one"}), 201)
         quota(http.post("/outgoing-webhooks", json={**body, "name": "two"}), "webhooks")
 
+    def test_workflows(self, fresh_org: Org, db: Db) -> None:
+        one = {"name": "wf", "jobs": [{"key": "a", "queue_name": "wf", "payload": {}}]}
+        http = fresh_org.http()
+        set_limits(fresh_org, max_workflows=1)
+        expect(http.post("/workflows", json=one), 200)
+        quota(http.post("/workflows", json=one), "workflows")
+        # 0 turns the feature off (the built-in free tier): 403, nothing stored.
+        set_limits(fresh_org, max_workflows=0)
+        doc = expect(http.post("/workflows", json=one), 403, "FEATURE_DISABLED")
+        assert doc["feature"] == "workflows", doc
+        assert jobs_of(db, fresh_org) == 1
+
 
 def test_admin_plans_reflect_the_environment_overrides(stack: Any) -> None:
     r = httpx.get(

@@ -26,6 +26,7 @@ import httpx
 import pytest
 from spooled.errors import QuotaExceededError, RateLimitError
 from spooled.grpc import SpooledGrpcClient
+from spooled_testing import reliability
 from spooled_testing.postgres import free_port
 from spooled_testing.stack import Service, Stack
 
@@ -170,6 +171,17 @@ def test_redis_down_limits_per_replica_and_nothing_else_breaks(
         return codes.count(200) <= BURST + 2
 
     wait_for(shared_again, timeout=30, interval=2, desc="shared buckets after Redis returned")
+    reliability.record(
+        "dependency faults",
+        "Redis stopped: rate limits across two gateway replicas",
+        "each replica enforces the plan's burst on its own (never unlimited), jobs are still "
+        "created and read, /health stays healthy with cache=false; one shared bucket again "
+        "once Redis is back",
+        f"{admitted} of {len(codes)} requests admitted over two replicas with a burst of "
+        f"{BURST} each; enqueue and read worked; shared bucket restored",
+        requests=len(codes),
+        **{"5xx": sum(1 for c in codes if c >= 500)},
+    )
 
 
 def test_login_brute_force_is_five_per_minute_per_ip(second: Replica, org: Org) -> None:

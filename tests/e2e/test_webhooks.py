@@ -15,8 +15,10 @@ import httpx
 import pytest
 from spooled import SpooledClient
 from spooled.errors import NotFoundError, ValidationError
+from spooled_testing import reliability
 from spooled_testing.receiver import (
     Received,
+    Reply,
     WebhookReceiver,
     spooled_signature_ok,
     standard_signature_ok,
@@ -24,6 +26,8 @@ from spooled_testing.receiver import (
 )
 
 from .conftest import WORKER, claim, expect, unique, wait_for
+
+_SSRF_REFUSED: set[str] = set()
 
 SECRET = "e2e-webhook-secret"
 
@@ -211,6 +215,20 @@ class TestSsrf:
             "http://10.0.0.1/hook",
             "http://127.0.0.2:{port}/hook",
             "http://[::ffff:169.254.169.254]/",
+            # The same places spelled as numbers the C resolver also accepts.
+            "http://2130706433:{port}/hook",  # 127.0.0.1, decimal
+            "http://0x7f000001:{port}/hook",  # hexadecimal
+            "http://0177.0.0.1:{port}/hook",  # octal first octet
+            "http://127.1:{port}/hook",  # short form
+            "http://2852039166/latest/meta-data/",  # 169.254.169.254, decimal
+            "http://[::ffff:7f00:1]:{port}/hook",  # IPv4-mapped loopback, hex form
+            "http://[fe80::1]/",  # IPv6 link-local
+            "http://[fd00:ec2::254]/",  # IPv6 unique-local (AWS metadata)
+            "http://[2002:a9fe:a9fe::1]/",  # 6to4 wrapping 169.254.169.254
+            "http://192.168.1.1/",
+            "http://172.16.0.1/",
+            "http://100.64.0.1/",  # carrier-grade NAT
+            "http://0.0.0.0:{port}/hook",
         ],
     )
     def test_private_destinations_are_refused(
@@ -222,6 +240,54 @@ class TestSsrf:
         )
         doc = expect(r, 400, "VALIDATION_ERROR")
         assert doc["message"].startswith("url:")
+        stored = [h["url"] for h in expect(http.get("/outgoing-webhooks"), 200)]
+        assert url.format(port=receiver.port) not in stored
+        _SSRF_REFUSED.add(url)
+        reliability.record(
+            "security",
+            "SSRF: outgoing webhook URLs to private, loopback, link-local and metadata "
+            "addresses (IPv4, IPv6, mapped, decimal/hex/octal forms)",
+            "400 VALIDATION_ERROR at creation, nothing stored; the delivery path re-checks "
+            "the resolved address and pins it (DNS rebinding: test_webhooks_ssrf.py)",
+            f"{len(_SSRF_REFUSED)} URLs refused",
+            requests=len(_SSRF_REFUSED),
+        )
+
+    def test_redirect_to_a_private_address_is_not_followed(
+        self, client: SpooledClient, http: httpx.Client, receiver: WebhookReceiver
+    ) -> None:
+        receiver.script("/hop", [Reply(302, {"Location": "http://169.254.169.254/latest/"})] * 20)
+        hook = expect(
+            http.post(
+                "/outgoing-webhooks",
+                json={"name": "hop", "url": receiver.url("/hop"), "events": ["job.completed"]},
+            ),
+            201,
+        )
+        try:
+            job_id = run_job(client, unique("wh-hop"))
+
+            def failed_302() -> Any:
+                rows = expect(http.get(f"/outgoing-webhooks/{hook['id']}/deliveries"), 200)
+                return [d for d in rows if d["status_code"] == 302 and d["attempts"] >= 2]
+
+            [delivery] = wait_for(failed_302, timeout=60, desc="a delivery failed with 302")
+            assert delivery["payload"]["data"]["job_id"] == job_id
+            # Every request that arrived was to the endpoint itself: the Location was
+            # never followed (it would have been a second request, to 169.254.169.254).
+            assert {r.path for r in receiver.received()} == {"/hop"}
+            assert delivery["status"] in {"pending", "failed"} and "302" in (
+                delivery["error"] or ""
+            )
+        finally:
+            expect(http.delete(f"/outgoing-webhooks/{hook['id']}"), 204)
+        reliability.record(
+            "security",
+            "SSRF: webhook receiver redirects to 169.254.169.254",
+            "the redirect is not followed; the delivery fails with HTTP 302 and is retried",
+            f"{delivery['attempts']} attempts, each answered 302, none followed",
+            requests=int(delivery["attempts"]),
+        )
 
     def test_sdk_sees_a_validation_error(self, client: SpooledClient) -> None:
         with pytest.raises(ValidationError):

@@ -33,12 +33,13 @@ TEST_ADMIN_KEY = "test-admin-key-0123456789abcdef"
 
 
 #: Most gateway tests act as free-tier organizations and are not about plan
-#: limits (free: 5 requests/s, 1 schedule); like the e2e suite, they lift the
+#: limits (free: 5 requests/s, 1 schedule, no workflows); like the e2e suite, they lift the
 #: free tier through the documented overrides. Tests of limits set their own.
 FREE_TIER_LIFTED = {
     "SPOOLED_PLAN_FREE_RATE_LIMIT_RPS": "100000",
     "SPOOLED_PLAN_FREE_RATE_LIMIT_BURST": "100000",
     "SPOOLED_PLAN_FREE_MAX_SCHEDULES": "unlimited",
+    "SPOOLED_PLAN_FREE_MAX_WORKFLOWS": "unlimited",
 }
 
 

@@ -2,7 +2,9 @@
 
 A service supplies its settings class, an app object with ``start()``/``stop()``
 and, if it owns a schema, its migrations package. SIGTERM/SIGINT trigger a
-graceful stop, which is what Kubernetes sends before killing a pod.
+graceful stop, which is what Kubernetes sends before killing a pod. ``serve``
+sets up tracing first (:mod:`spooled_common.tracing`, when configured) and
+flushes it last.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from spooled_common import logging as slog
+from spooled_common import tracing
 from spooled_common.migrate import migrate
 from spooled_common.settings import ServiceSettings
 
@@ -60,7 +63,11 @@ class ServiceCommand:
 
         import uvloop
 
-        uvloop.run(self.serve(settings))
+        tracing.configure(f"spooled-{self.name}", f"spooled-{self.name}")
+        try:
+            uvloop.run(self.serve(settings))
+        finally:
+            tracing.shutdown()
 
     async def serve(self, settings: Any) -> None:
         """Run until SIGTERM/SIGINT, then stop gracefully."""

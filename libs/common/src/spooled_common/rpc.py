@@ -16,8 +16,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from spooled_common import errors
+from spooled_common import db, errors
 from spooled_common.tenant import Tenant
+from spooled_common.tracing import grpc_interceptors as tracing_grpc
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,18 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 20_000),
     ("grpc.keepalive_timeout_ms", 10_000),
 ]
+
+
+def internal_channel(addr: str) -> grpc.aio.Channel:
+    """A channel to an internal service; its calls carry the trace context when tracing is on."""
+    return grpc.aio.insecure_channel(
+        addr, options=CHANNEL_OPTIONS, interceptors=tracing_grpc.client_interceptors() or None
+    )
+
+
+def server_interceptors(token: str) -> list[grpc.aio.ServerInterceptor]:
+    """Every internal server's interceptors: tracing (when on) first, then the token gate."""
+    return [*tracing_grpc.server_interceptors(), InternalTokenInterceptor(token)]
 
 
 def call_metadata(token: str, tenant: Tenant | None) -> tuple[tuple[str, str], ...]:
@@ -88,7 +101,8 @@ F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 
 def handle_errors(fn: F) -> F:
-    """Servicer method decorator: AppErrors become status + trailer; the rest INTERNAL."""
+    """Servicer method decorator: AppErrors become status + trailer; a database outage
+    UNAVAILABLE; the rest INTERNAL."""
 
     @functools.wraps(fn)
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -98,9 +112,12 @@ def handle_errors(fn: F) -> F:
             await abort_with(context, err)
         except grpc.RpcError:
             raise
-        except Exception:
-            log.exception("unhandled error in %s", fn.__name__)
-            await abort_with(context, errors.InternalError())
+        except Exception as exc:
+            # A database outage that escaped the DB edge is UNAVAILABLE, never INTERNAL.
+            down = db.unavailable(exc)
+            if down is None:
+                log.exception("unhandled error in %s", fn.__name__)
+            await abort_with(context, down or errors.InternalError())
 
     return wrapper  # type: ignore[return-value]
 
@@ -130,7 +147,7 @@ class InternalClient:
     default_timeout: float = 30.0
 
     def __init__(self, addr: str, token: str, stub: Callable[[grpc.aio.Channel], Any]) -> None:
-        self._channel = grpc.aio.insecure_channel(addr, options=CHANNEL_OPTIONS)
+        self._channel = internal_channel(addr)
         self.stub = stub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._token = token

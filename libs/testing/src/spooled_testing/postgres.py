@@ -116,7 +116,23 @@ class PostgresServer:
         return {"user": entry.pw_uid, "group": entry.pw_gid}
 
     def _run(self, cmd: list[str]) -> str:
-        out = subprocess.run(cmd, check=False, capture_output=True, text=True, **self._run_as())  # type: ignore[call-overload]
+        ids = self._run_as()
+        extra: dict[str, object] = {}
+        if ids and (setpriv := shutil.which("setpriv")):
+            # Switch user in the child through setpriv rather than subprocess's user=/group=:
+            # those force a plain fork() of this (threaded, gRPC-using) test process, and the
+            # child now and then crashed before exec (pg_ctl "failed (-11)"); without them
+            # Python spawns with vfork/posix_spawn, which has no such window.
+            cmd = [
+                setpriv,
+                f"--reuid={ids['user']}",
+                f"--regid={ids['group']}",
+                "--clear-groups",
+                *cmd,
+            ]
+        else:
+            extra = ids
+        out = subprocess.run(cmd, check=False, capture_output=True, text=True, **extra)  # type: ignore[call-overload]
         if out.returncode != 0:
             raise RuntimeError(
                 f"{Path(cmd[0]).name} failed ({out.returncode}): {out.stderr.strip()}"

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 
 from spooled_common import logging as slog
+from spooled_common import tracing
 from spooled_common.migrate import migrate
 
 from spooled_gateway.settings import GatewaySettings
@@ -33,16 +34,21 @@ def main(argv: list[str] | None = None) -> None:
 
     from spooled_gateway.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    # Before the app is built: its telemetry setting depends on whether tracing is on.
+    tracing.configure("spooled-api-gateway", "spooled-gateway")
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            loop="uvloop",
+            http="httptools",
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        tracing.shutdown()
 
 
 if __name__ == "__main__":

@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, cast
 
 from fastapi import FastAPI
 from spooled_common import db
+from spooled_common.tracing import http_server as tracing_http
 
-from spooled_gateway import http_errors, middleware, ratelimit
+from spooled_gateway import http_errors, middleware, openapi, ratelimit
 from spooled_gateway.billing_client import BillingClient
+from spooled_gateway.completions import CompletionBatcher
 from spooled_gateway.console import routes as console
 from spooled_gateway.core_client import CoreClient
 from spooled_gateway.ratelimit.middleware import RateLimitMiddleware
@@ -38,6 +41,9 @@ from spooled_gateway.scheduler_client import SchedulerClient
 from spooled_gateway.settings import GatewaySettings
 from spooled_gateway.webhooks_client import WebhooksClient
 
+if TYPE_CHECKING:
+    from fastapi.telemetry import TelemetryConfig
+
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
@@ -52,6 +58,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             max_size=settings.database_max_connections,
         )
         app.state.core = CoreClient(settings.queue_core_addr, settings.internal_token)
+        # Group commit of completions (REST, unary gRPC and ProcessJobs alike).
+        app.state.completions = CompletionBatcher(app.state.core)
         app.state.scheduler = SchedulerClient(settings.scheduler_addr, settings.internal_token)
         app.state.webhooks = WebhooksClient(settings.webhooks_addr, settings.internal_token)
         app.state.billing = BillingClient(settings.billing_addr, settings.internal_token)
@@ -66,6 +74,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             if grpc_server is not None:
                 # Let in-flight worker calls settle before the channel closes.
                 await grpc_server.stop(grace=5)
+            await app.state.completions.close()
             await app.state.core.close()
             await app.state.scheduler.close()
             await app.state.webhooks.close()
@@ -80,6 +89,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         lifespan=lifespan,
         docs_url="/docs",
         openapi_url="/openapi.json",
+        # A server span per request while tracing is on (FastAPI's own, see tracing_http).
+        telemetry=cast("TelemetryConfig", tracing_http.fastapi_telemetry()),
     )
     app.state.settings = settings
     # Rate limits (Redis-shared when REDIS_URL is set) and per-org concurrency.
@@ -88,11 +99,14 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         settings.org_max_inflight, settings.org_inflight_wait_secs
     )
     http_errors.install(app)
+    openapi.install(app)
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(middleware.EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
 
     app.include_router(health.router)
-    for module in (auth, organizations, api_keys, admin, jobs, dlq, queues, workers):
+    # Routes are matched in order: the job and worker hot path first, so the
+    # busiest requests do not test every other route's pattern before theirs.
+    for module in (jobs, dlq, workers, queues, auth, organizations, api_keys, admin):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(schedules.router, prefix=API_PREFIX)
     app.include_router(workflows.router, prefix=API_PREFIX)

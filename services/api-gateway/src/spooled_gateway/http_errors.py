@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from spooled_common import errors
+from spooled_common import db, errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spooled_gateway.responses import OrjsonResponse
@@ -110,5 +110,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(_: Request, exc: Exception) -> OrjsonResponse:
+        # A database outage that escaped the DB edge is a 503 with Retry-After, never a 500.
+        down = db.unavailable(exc)
+        if down is not None:
+            log.error("request failed: database unavailable: %r", exc)
+            return render(down)
         log.exception("unhandled error", exc_info=exc)
         return render(errors.InternalError())

@@ -88,9 +88,10 @@ async def test_org_lifecycle_without_queue_core(gateway: httpx.AsyncClient) -> N
     ).json()
     assert listing["total"] == 1 and (listing["limit"], listing["offset"]) == (50, 0)
     item = listing["organizations"][0]
-    # queue-core is down: its counters are unknown (null), ours are exact.
+    # queue-core is down: its counters are unknown (null); ours and billing's
+    # daily counter are exact.
     assert item["usage"] == {
-        "jobs_today": None,
+        "jobs_today": 0,
         "active_jobs": None,
         "queues": None,
         "workers": None,
@@ -202,7 +203,7 @@ async def test_stats_and_usage_with_queue_core(
             ids.append(resp.json()["organization"]["id"])
         await reserve_jobs(ids[0], 5)  # jobs_today is billing's daily counter
         core.usage[ids[0]] = pb.Usage(
-            jobs_today=5, active_jobs=3, queues=1, workers=1, total_jobs=40, pending=2, processing=1
+            jobs_today=9, active_jobs=3, queues=1, workers=1, total_jobs=40, pending=2, processing=1
         )
         core.usage[ids[1]] = pb.Usage(active_jobs=4, workers=2, total_jobs=7, pending=4)
         stats = (await gw.get(f"{API}/admin/stats", headers=ADMIN)).json()
@@ -227,6 +228,8 @@ async def test_stats_and_usage_with_queue_core(
         listing = (await gw.get(f"{API}/admin/organizations", headers=ADMIN)).json()
         usage = {o["id"]: o["usage"] for o in listing["organizations"]}
         assert usage[ids[1]]["active_jobs"] == 4 and usage[ids[1]]["api_keys"] == 1
+        # jobs_today is billing's counter (5), not queue-core's row count (9).
+        assert (usage[ids[0]]["jobs_today"], usage[ids[1]]["jobs_today"]) == (5, 0)
 
 
 async def test_stats_without_queue_core_is_503(gateway: httpx.AsyncClient) -> None:

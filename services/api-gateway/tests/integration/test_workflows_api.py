@@ -15,7 +15,6 @@ from spooled.types.workflows import (
     JobWithDependencies,
     WorkflowResponse,
 )
-from spooled_gateway.routes import workflows as workflow_routes
 
 if TYPE_CHECKING:
     from core_stack import Api
@@ -328,8 +327,11 @@ class TestTenancy:
 
 
 class TestPlanCap:
-    async def test_cap_on_active_workflows_is_429_quota_exceeded(self, api: Api) -> None:
-        cap = workflow_routes.MAX_WORKFLOWS_PER_ORG
+    async def test_cap_on_active_workflows_is_429_quota_exceeded(
+        self, api: Api, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        cap = 3
+        monkeypatch.setenv("SPOOLED_PLAN_FREE_MAX_WORKFLOWS", str(cap))
         one = {"name": "one", "jobs": _jobs(1)}
         ids = [(await create(api, one))[0] for _ in range(cap)]
         r = await api.client.post("/workflows", json=one)
@@ -349,6 +351,34 @@ class TestPlanCap:
         # A finished (here: cancelled) workflow frees its slot.
         assert (await api.client.post(f"/workflows/{ids[0]}/cancel")).status_code == 200
         await create(api, one)
+
+    async def test_plan_without_workflows_is_403_and_stores_nothing(
+        self, api: Api, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The built-in free tier: max_workflows = 0 means the feature is off.
+        monkeypatch.setenv("SPOOLED_PLAN_FREE_MAX_WORKFLOWS", "0")
+        r = await api.client.post("/workflows", json={"name": "one", "jobs": _jobs(2)})
+        assert r.status_code == 403, r.text
+        body = r.json()
+        assert body["code"] == "FEATURE_DISABLED"
+        assert (body["feature"], body["plan"], body["upgrade_to"]) == (
+            "workflows",
+            "free",
+            "starter",
+        )
+        assert await counts(api) == dict.fromkeys(TABLES, 0)
+
+    async def test_unlimited_plan_passes_no_cap(
+        self, api: Api, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("SPOOLED_PLAN_FREE_MAX_WORKFLOWS", "2")
+        one = {"name": "one", "jobs": _jobs(1)}
+        for _ in range(2):
+            await create(api, one)
+        assert (await api.client.post("/workflows", json=one)).status_code == 429
+        monkeypatch.setenv("SPOOLED_PLAN_FREE_MAX_WORKFLOWS", "unlimited")
+        await create(api, one)
+        assert await api.count("workflows") == 3
 
 
 class TestJobDependencies:

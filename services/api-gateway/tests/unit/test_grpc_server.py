@@ -78,6 +78,20 @@ class FakeCore(queue_core_pb2_grpc.QueueCoreServicer):
         await self._record("CompleteJob", request, context)
         return core_pb.SettleResponse(status="completed")
 
+    async def CompleteJobs(self, request: Any, context: Any) -> Any:
+        # The gateway group-commits completions; each item is recorded like a
+        # CompleteJob, and a scripted CompleteJob failure comes back in-band.
+        outcomes = []
+        for item in request.jobs:
+            self.calls.append(("CompleteJob", item, rpc.tenant_of(context)))
+            err = self.fail.get("CompleteJob")
+            outcomes.append(
+                core_pb.CompleteOutcome(error=errors.encode(err))
+                if err is not None
+                else core_pb.CompleteOutcome(status="completed")
+            )
+        return core_pb.CompleteJobsResponse(outcomes=outcomes)
+
     async def FailJob(self, request: Any, context: Any) -> Any:
         await self._record("FailJob", request, context)
         return core_pb.SettleResponse(status="pending", will_retry=True, next_retry_delay_secs=2)

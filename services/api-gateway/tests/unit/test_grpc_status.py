@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import grpc
 import pytest
 from spooled_common import errors
@@ -119,6 +120,14 @@ class TestUnaryDecorator:
             await self.Servicer(err).Call(None, ctx)
         assert ctx.code == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert ctx.trailers == (("retry-after", "2"),)
+
+    async def test_database_outage_is_unavailable_with_retry_after(self) -> None:
+        ctx = FakeContext()
+        down = asyncpg.AdminShutdownError("terminating connection due to administrator command")
+        with pytest.raises(grpc.aio.AbortError):
+            await self.Servicer(down).Call(None, ctx)
+        assert ctx.code == grpc.StatusCode.UNAVAILABLE
+        assert ctx.trailers == (("retry-after", "1"),)
 
     async def test_unexpected_error_is_internal(self) -> None:
         ctx = FakeContext()

@@ -113,7 +113,9 @@ def _org(tier: str = "free", custom: Any = None) -> dict[str, Any]:
 
 
 class TestUsageInfo:
-    def test_shape_percentages_and_warnings(self) -> None:
+    def test_shape_percentages_and_warnings(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # The built-in free tier (conftest lifts workflows for the route tests).
+        monkeypatch.delenv("SPOOLED_PLAN_FREE_MAX_WORKFLOWS")
         counts = SimpleNamespace(jobs_today=500, active_jobs=10, queues=1, workers=0)
         info = usage.usage_info(_org(), counts, api_keys=1)  # type: ignore[arg-type]
         assert info["plan"] == "free" and info["plan_display_name"] == "Free"

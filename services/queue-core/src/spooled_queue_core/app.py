@@ -16,8 +16,8 @@ import grpc
 from grpc_health.v1 import health
 from spooled_common.db import create_pool
 
-from spooled_queue_core import probes
-from spooled_queue_core.dashboard.service import DashboardService
+from spooled_queue_core import metrics, probes
+from spooled_queue_core.dashboard.service import HEALTHY_HEARTBEATS, DashboardService
 from spooled_queue_core.diagnose.service import DiagnoseService
 from spooled_queue_core.dlq.service import DeadLetterService
 from spooled_queue_core.grpc_server import QueueCoreServicer, Services, build_server
@@ -26,7 +26,9 @@ from spooled_queue_core.leases.service import LeaseService
 from spooled_queue_core.maintenance.due_jobs import DueJobNotifier
 from spooled_queue_core.maintenance.periodic import Periodic
 from spooled_queue_core.maintenance.reaper import Reaper
+from spooled_queue_core.maintenance.retention import JobRetention
 from spooled_queue_core.outbox import OutboxRelay
+from spooled_queue_core.queue_stats.metrics import QUEUE_STATS
 from spooled_queue_core.queues.service import QueueService
 from spooled_queue_core.quota import limits as quota_limits
 from spooled_queue_core.quota.admission import Admission
@@ -97,14 +99,23 @@ class QueueCoreApp:
         )
         # Services see the pool through the per-organization fairness cap.
         fair = cast(asyncpg.Pool, FairPool(self.pool, s.connections_per_org))
-        self.admission = build_admission(s)
+        self.admission = admission = build_admission(s)
         self.wakeup = Wakeup(s.database_url)
         await self.wakeup.start()
         self.services = build_services(fair, s, self.wakeup, self.admission)
         self.grpc, self.health = build_server(QueueCoreServicer(self.services), s.internal_token)
         self.grpc_port = self.grpc.add_insecure_port(f"{s.grpc_host}:{s.grpc_port}")
         await self.grpc.start()
-        self.http = probes.ProbeServer(probes.create_app(self.ready), s.http_host, s.http_port)
+        metrics.QUEUE_LABEL.configure(s.metrics_max_queues)
+        QUEUE_STATS.bind(
+            self.pool,
+            limit=s.metrics_max_queues,
+            cache_secs=s.metrics_cache_secs,
+            healthy_secs=s.heartbeat_interval_secs * HEALTHY_HEARTBEATS,
+        )
+        self.http = probes.ProbeServer(
+            probes.create_app(self.ready, QUEUE_STATS.refresh), s.http_host, s.http_port
+        )
         self.http_port = await self.http.start()
         self.loops = [
             Periodic(
@@ -116,6 +127,11 @@ class QueueCoreApp:
                 "due-jobs",
                 s.due_scan_interval_secs,
                 DueJobNotifier(self.pool, self.wakeup.channel).run_once,
+            ),
+            Periodic(
+                "job-retention",
+                s.retention_interval_secs,
+                JobRetention(self.pool, admission).run_once,
             ),
         ]
         for loop in self.loops:
@@ -156,6 +172,7 @@ class QueueCoreApp:
         if self.wakeup is not None:
             await self.wakeup.stop()
         if self.pool is not None:
+            QUEUE_STATS.unbind(self.pool)
             await self._close_pool(self.pool)
         log.info("queue-core stopped")
 

@@ -15,7 +15,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import grpc
 from grpc_health.v1 import health
-from spooled_common import rpc, timefmt
+from spooled_common import errors, rpc, timefmt
 from spooled_common.rpc import tenant_of
 from spooled_proto.spooled.internal.v1 import queue_core_pb2 as pb
 from spooled_proto.spooled.internal.v1 import queue_core_pb2_grpc
@@ -27,7 +27,7 @@ from spooled_queue_core.diagnose import wire as diagnose_wire
 from spooled_queue_core.diagnose.service import DiagnoseService
 from spooled_queue_core.dlq.service import DeadLetterService
 from spooled_queue_core.jobs.service import JobService
-from spooled_queue_core.leases.service import LeaseService, Settled
+from spooled_queue_core.leases.service import Completion, LeaseService, Settled
 from spooled_queue_core.queues.service import QueueService
 from spooled_queue_core.quota import fairness
 from spooled_queue_core.usage.service import UsageService
@@ -171,6 +171,26 @@ class QueueCoreServicer(queue_core_pb2_grpc.QueueCoreServicer):
             wire.json_param(request.result),
         )
         return _settled(settled)
+
+    @_rpc
+    async def CompleteJobs(
+        self, request: pb.CompleteJobsRequest, context: Ctx
+    ) -> pb.CompleteJobsResponse:
+        outcomes = await self._s.leases.complete_many(
+            tenant_of(context),
+            [
+                Completion(c.job_id, c.worker_id, c.lease_id, wire.json_param(c.result))
+                for c in request.jobs
+            ],
+        )
+        return pb.CompleteJobsResponse(
+            outcomes=[
+                pb.CompleteOutcome(error=errors.encode(o))
+                if isinstance(o, errors.AppError)
+                else pb.CompleteOutcome(status=o.status)
+                for o in outcomes
+            ]
+        )
 
     @_rpc
     async def FailJob(self, request: pb.FailJobRequest, context: Ctx) -> pb.SettleResponse:
@@ -424,7 +444,7 @@ def build_server(
 ) -> tuple[grpc.aio.Server, health.HealthServicer]:
     """The gRPC server with the internal-token gate, health and reflection."""
     server = grpc.aio.server(
-        interceptors=[rpc.InternalTokenInterceptor(token)], options=rpc.CHANNEL_OPTIONS
+        interceptors=rpc.server_interceptors(token), options=rpc.CHANNEL_OPTIONS
     )
     queue_core_pb2_grpc.add_QueueCoreServicer_to_server(servicer, server)
     health_servicer = rpc.add_health_and_reflection(server, [SERVICE_NAME])

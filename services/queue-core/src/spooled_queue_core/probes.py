@@ -19,9 +19,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 ReadyCheck = Callable[[], Awaitable[bool]]
+#: Run before each scrape: refreshes what collectors cannot read synchronously.
+BeforeScrape = Callable[[], Awaitable[None]]
 
 
-def create_app(ready_check: ReadyCheck) -> Starlette:
+async def _nothing() -> None:
+    return None
+
+
+def create_app(ready_check: ReadyCheck, before_scrape: BeforeScrape = _nothing) -> Starlette:
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -31,6 +37,7 @@ def create_app(ready_check: ReadyCheck) -> Starlette:
         return JSONResponse({"status": "unavailable"}, status_code=503)
 
     async def metrics(_: Request) -> Response:
+        await before_scrape()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(

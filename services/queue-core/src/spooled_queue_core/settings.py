@@ -45,6 +45,10 @@ class QueueCoreSettings(ServiceSettings):
     reaper_batch_size: int = Field(default=500, alias="QUEUE_CORE_REAPER_BATCH_SIZE")
     #: How often delayed jobs that came due wake their long-polling claimers.
     due_scan_interval_secs: float = Field(default=1.0, alias="QUEUE_CORE_DUE_SCAN_INTERVAL_SECS")
+    #: How often finished jobs past their plan's job_retention_days are deleted.
+    retention_interval_secs: float = Field(
+        default=3600.0, alias="QUEUE_CORE_RETENTION_INTERVAL_SECS"
+    )
     #: Upper bound on a claim's wait_ms.
     max_claim_wait_ms: int = Field(default=30_000, alias="QUEUE_CORE_MAX_CLAIM_WAIT_MS")
     #: A waiting claim re-checks at least this often, in case a wake-up was missed
@@ -62,6 +66,12 @@ class QueueCoreSettings(ServiceSettings):
     #: so a flooding tenant never starves the others (quota/fairness.py).
     max_connections_per_org: int = Field(default=0, alias="QUEUE_CORE_MAX_CONNECTIONS_PER_ORG")
 
+    #: /metrics: queues with their own ``queue`` label value; the rest share
+    #: ``_other`` (bounds the series count, see queue_labels.py).
+    metrics_max_queues: int = Field(default=50, ge=0, alias="QUEUE_CORE_METRICS_MAX_QUEUES")
+    #: /metrics: how long the per-queue database gauges are reused between scrapes.
+    metrics_cache_secs: float = Field(default=10.0, ge=0, alias="QUEUE_CORE_METRICS_CACHE_SECS")
+
     @property
     def connections_per_org(self) -> int:
         if self.max_connections_per_org > 0:
@@ -78,7 +88,11 @@ class QueueCoreSettings(ServiceSettings):
             raise SystemExit("QUEUE_DEFAULT_MAX_RETRIES must be within 0..100")
         if not 1 <= self.default_timeout_secs <= 86400:
             raise SystemExit("QUEUE_DEFAULT_TIMEOUT_SECS must be within 1..86400")
-        if self.reaper_interval_secs <= 0 or self.due_scan_interval_secs <= 0:
+        if (
+            self.reaper_interval_secs <= 0
+            or self.due_scan_interval_secs <= 0
+            or self.retention_interval_secs <= 0
+        ):
             raise SystemExit("maintenance intervals must be positive")
         if self.is_production and not self.billing_addr:
             raise SystemExit("BILLING_ADDR must be set in production (plan limits are enforced)")

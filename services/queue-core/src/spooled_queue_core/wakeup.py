@@ -20,6 +20,7 @@ import logging
 from collections.abc import Iterator
 
 import asyncpg
+from spooled_common import aio
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +122,7 @@ class Wakeup:
             self.wake_all()
             while not lost.is_set():
                 # A half-open TCP connection never reports loss: probe it now and then.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), self.probe_interval)
+                if await aio.wait_event(lost, self.probe_interval):
                     break
                 await asyncio.wait_for(conn.fetchval("SELECT 1"), 5)
         finally:

@@ -19,6 +19,8 @@ import nats
 import nats.js.errors
 import orjson
 import pytest
+from opentelemetry import trace
+from spooled_common import tracing
 from spooled_common.db import create_pool, maintenance_tx
 from spooled_common.migrate import migrate
 from spooled_common.tenant import Tenant
@@ -268,3 +270,44 @@ async def _none(count: Any) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+class TestTracing:
+    async def test_messages_carry_the_publish_span_of_the_rows_trace(
+        self, dsn: str, pool: asyncpg.Pool, nats_server: NatsServer, span_exporter: Any
+    ) -> None:
+        settings = make_settings(dsn)
+        wakeup = Wakeup(dsn, channel=f"wake_{uuid.uuid4().hex[:8]}")
+        await wakeup.start()
+        relay = await OutboxRelay(
+            dsn, relay_settings(nats_server.url), wake_channel=wakeup.channel
+        ).start()
+        try:
+            services = build_services(pool, settings, wakeup)
+            tenant = Tenant(f"org-{uuid.uuid4()}")
+            with tracing.tracer().start_as_current_span("enqueue") as request:
+                job = await enqueue(services, tenant, "traced")
+            await add_events(pool, tenant.org_id, [("other", "queue.paused")])  # untraced row
+            await wait_until(lambda: _none(unpublished(pool)), what="all rows published")
+        finally:
+            await relay.stop()
+            await wakeup.stop()
+
+        created, paused = await stream_messages(nats_server.url, tenant.org_id)
+        [publish] = [
+            s for s in span_exporter.get_finished_spans() if s.name == "publish job.created"
+        ]
+        sc = publish.context
+        assert created.headers["traceparent"] == (
+            f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{int(sc.trace_flags):02x}"
+        )
+        assert publish.parent is not None
+        assert publish.parent.span_id == request.get_span_context().span_id
+        assert publish.kind is trace.SpanKind.PRODUCER
+        assert publish.attributes is not None
+        assert publish.attributes["messaging.destination.name"] == created.subject
+        assert publish.attributes["messaging.message.id"] == created.headers["Nats-Msg-Id"]
+        assert publish.attributes["spooled.job_id"] == job
+        # A row written outside any trace goes out as before: no header, no span.
+        assert "traceparent" not in paused.headers
+        assert len(span_exporter.get_finished_spans()) == 2  # enqueue + its publish

@@ -324,3 +324,64 @@ class TestFairness:
             await asyncio.gather(*flood)
         finally:
             await small.close()
+
+
+@pytest.fixture(scope="module")
+async def cached(
+    pool: asyncpg.Pool, settings: QueueCoreSettings, wakeup: Wakeup, billing: BillingApp
+) -> AsyncIterator[Services]:
+    """Metered like production: limits cached, so enqueues check caps while reserving."""
+    source = BillingLimits(f"127.0.0.1:{billing.grpc_port}", settings.internal_token, cache_secs=60)
+    yield build_services(pool, settings, wakeup, Admission(source))
+    await source.close()
+
+
+class TestFastAdmission:
+    """Reservations of one org travel together; caps are checked while the reservation is on its way."""
+
+    async def test_concurrent_creates_admit_exactly_the_daily_limit(
+        self, cached: Services, plans: Billing, tenant: Tenant, pool: asyncpg.Pool
+    ) -> None:
+        await plans.limit(tenant.org_id, "enterprise", max_jobs_per_day=25)
+        outcomes = await asyncio.gather(
+            *(cached.jobs.create(tenant, NewJob("q")) for _ in range(40)), return_exceptions=True
+        )
+        refused = [o for o in outcomes if isinstance(o, errors.QuotaExceeded)]
+        assert len(refused) == 15 and len(outcomes) - len(refused) == 25
+        assert await count(pool, tenant.org_id) == 25
+        assert await plans.jobs_today(tenant.org_id) == 25
+
+    async def test_concurrent_batches_that_do_not_fit_together_are_admitted_one_by_one(
+        self, cached: Services, plans: Billing, tenant: Tenant, pool: asyncpg.Pool
+    ) -> None:
+        await plans.limit(tenant.org_id, "enterprise", max_jobs_per_day=10)
+        outcomes = await asyncio.gather(
+            *(cached.jobs.create_many(tenant, jobs(4)) for _ in range(4)), return_exceptions=True
+        )
+        admitted = [o for o in outcomes if not isinstance(o, BaseException)]
+        assert len(admitted) == 2  # 4 + 4 fit under 10, a third batch would not
+        assert await count(pool, tenant.org_id) == 8
+        assert await plans.jobs_today(tenant.org_id) == 8
+
+    async def test_a_plan_change_after_caching_is_enforced_before_commit(
+        self, cached: Services, plans: Billing, tenant: Tenant, pool: asyncpg.Pool
+    ) -> None:
+        await plans.limit(tenant.org_id, max_active_jobs=5, max_jobs_per_day=100)
+        await cached.jobs.create_many(tenant, jobs(2))  # limits now cached: 5 active
+        await plans.limit(tenant.org_id, max_active_jobs=2, max_jobs_per_day=100)
+        with pytest.raises(errors.QuotaExceeded) as info:
+            await cached.jobs.create(tenant, NewJob("q"))
+        assert info.value.extra["resource"] == "active_jobs"
+        assert info.value.extra["limit"] == 2
+        assert await count(pool, tenant.org_id) == 2
+        assert await plans.jobs_today(tenant.org_id) == 2  # refunded
+
+    async def test_a_refused_reservation_rolls_the_insert_back(
+        self, cached: Services, plans: Billing, tenant: Tenant, pool: asyncpg.Pool
+    ) -> None:
+        await plans.limit(tenant.org_id, "enterprise", max_jobs_per_day=3)
+        await cached.jobs.create_many(tenant, jobs(3))
+        with pytest.raises(errors.QuotaExceeded):
+            await cached.jobs.create(tenant, NewJob("q"))
+        assert await count(pool, tenant.org_id) == 3
+        assert await plans.jobs_today(tenant.org_id) == 3

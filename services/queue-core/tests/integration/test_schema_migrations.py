@@ -23,11 +23,24 @@ class TestMigrate:
     async def test_applies_once_then_is_a_no_op(self, fresh_dsn: str) -> None:
         first = await migrate(fresh_dsn, db.SCHEMA, db.MIGRATIONS)
         second = await migrate(fresh_dsn, db.SCHEMA, db.MIGRATIONS)
-        assert first == ["0001_core.sql", "0002_workflows.sql", "0003_plan_limits.sql"]
+        assert first == [
+            "0001_core.sql",
+            "0002_workflows.sql",
+            "0003_plan_limits.sql",
+            "0004_trace_context.sql",
+            "0005_table_upkeep.sql",
+        ]
         assert second == []
 
     @pytest.mark.parametrize(
-        "name", ["0001_core.sql", "0002_workflows.sql", "0003_plan_limits.sql"]
+        "name",
+        [
+            "0001_core.sql",
+            "0002_workflows.sql",
+            "0003_plan_limits.sql",
+            "0004_trace_context.sql",
+            "0005_table_upkeep.sql",
+        ],
     )
     async def test_migration_sql_itself_is_rerunnable(self, core_dsn: str, name: str) -> None:
         # Re-running the file by hand (e.g. after a partial failure) must not break.

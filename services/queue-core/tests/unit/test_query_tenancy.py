@@ -10,7 +10,14 @@ import re
 
 from spooled_queue_core.db import QUERIES
 
-MAINTENANCE = {"reap_expired_leases", "reap_stale_workers", "unblock_children", "notify_due_jobs"}
+MAINTENANCE = {
+    "reap_expired_leases",
+    "reap_stale_workers",
+    "unblock_children",
+    "notify_due_jobs",
+    # Lists the organizations to sweep; each sweep then runs in its tenant_tx.
+    "retention_orgs",
+}
 TENANT_TABLES = (
     "core.jobs",
     "core.queue_config",

@@ -15,7 +15,7 @@ TIMEOUT_S = 5.0
 
 class CoreClient:
     def __init__(self, addr: str, token: str) -> None:
-        self._channel = grpc.aio.insecure_channel(addr, options=rpc.CHANNEL_OPTIONS)
+        self._channel = rpc.internal_channel(addr)
         self._stub = queue_core_pb2_grpc.QueueCoreStub(self._channel)
         self._token = token
 

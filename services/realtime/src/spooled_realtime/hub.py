@@ -24,6 +24,9 @@ import nats.js.errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import api
+from opentelemetry import trace
+from spooled_common import tracing
+from spooled_common.tracing import messaging
 
 from spooled_realtime import metrics
 from spooled_realtime.envelope import Event, parse
@@ -230,7 +233,19 @@ class Hub:
         self._last_seq = seq
         metrics.EVENTS_RECEIVED.inc()
         event = parse(msg.data, seq)
-        if event is not None:
+        if event is None:
+            return
+        if not tracing.enabled():
+            self.dispatch(event)
+            return
+        # Fan-out to this replica's streams, in the trace of whatever caused the event.
+        span = messaging.process_span(
+            event.name,
+            msg.subject,
+            msg.headers,
+            messaging.event_attributes(event.name, event.org_id, event.queue, event.job_id),
+        )
+        with trace.use_span(span, end_on_exit=True):
             self.dispatch(event)
 
     # -- resume --------------------------------------------------------------------

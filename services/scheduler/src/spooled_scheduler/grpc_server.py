@@ -123,7 +123,7 @@ def build_server(
 ) -> tuple[grpc.aio.Server, health.HealthServicer]:
     """The gRPC server with the internal-token gate, health and reflection."""
     server = grpc.aio.server(
-        interceptors=[rpc.InternalTokenInterceptor(token)], options=rpc.CHANNEL_OPTIONS
+        interceptors=rpc.server_interceptors(token), options=rpc.CHANNEL_OPTIONS
     )
     scheduler_pb2_grpc.add_SchedulerServicer_to_server(servicer, server)
     health_servicer = rpc.add_health_and_reflection(server, [SERVICE_NAME])

@@ -83,7 +83,7 @@ class QueueCoreClient:
     """:class:`QueueCorePort` over queue-core's internal gRPC."""
 
     def __init__(self, addr: str, token: str, *, timeout: float = 5.0) -> None:
-        self._channel = grpc.aio.insecure_channel(addr, options=rpc.CHANNEL_OPTIONS)
+        self._channel = rpc.internal_channel(addr)
         self._stub = queue_core_pb2_grpc.QueueCoreStub(self._channel)
         self._token = token
         self._timeout = timeout

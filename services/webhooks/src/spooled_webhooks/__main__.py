@@ -8,6 +8,7 @@ import logging
 import signal
 
 from spooled_common import logging as slog
+from spooled_common import tracing
 from spooled_common.migrate import migrate
 
 from spooled_webhooks import db
@@ -34,7 +35,11 @@ def main(argv: list[str] | None = None) -> None:
     settings.check_serving()
     import uvloop
 
-    uvloop.run(serve(settings))
+    tracing.configure("spooled-webhooks", "spooled-webhooks")
+    try:
+        uvloop.run(serve(settings))
+    finally:
+        tracing.shutdown()
 
 
 async def serve(settings: WebhooksSettings) -> None:

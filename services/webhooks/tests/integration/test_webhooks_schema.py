@@ -16,7 +16,10 @@ TABLES = ("endpoints", "deliveries", "delivery_attempts", "inbound_deliveries", 
 
 async def test_migrations_apply_once_and_replay_as_no_ops(pg_server: PostgresServer) -> None:
     dsn = pg_server.create_database(f"whm_{uuid.uuid4().hex[:8]}")
-    assert await migrate(dsn, db.SCHEMA, db.MIGRATIONS) == ["0001_webhooks.sql"]
+    assert await migrate(dsn, db.SCHEMA, db.MIGRATIONS) == [
+        "0001_webhooks.sql",
+        "0002_trace_context.sql",
+    ]
     assert await migrate(dsn, db.SCHEMA, db.MIGRATIONS) == []
 
 

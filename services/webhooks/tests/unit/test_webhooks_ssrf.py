@@ -202,3 +202,72 @@ async def test_alternative_spellings_of_loopback_are_refused(host: str) -> None:
     """Numeric forms the C resolver accepts are resolved first, then judged."""
     with pytest.raises(Refused, match="non-public"):
         await DestinationGuard(AllowList.parse("127.0.0.1")).addresses(host, 80)
+
+
+class TestDnsRebinding:
+    """A name that answers an allowed address first and a forbidden one next (DNS
+    rebinding) never gets a connection to the forbidden one: every connection resolves
+    once and connects to exactly what it checked."""
+
+    @staticmethod
+    def rebinding(first: str, then: str) -> tuple[Any, list[str]]:
+        answers = iter([first])
+        calls: list[str] = []
+
+        async def resolve(host: str, port: int) -> list[Any]:
+            calls.append(host)
+            return [ipaddress.ip_address(next(answers, then))]
+
+        return resolve, calls
+
+    async def test_check_passes_then_the_connection_is_refused(self) -> None:
+        # 127.0.0.1 stands for "public" here (listed), 127.0.0.2 for the internal target.
+        with WebhookReceiver() as r:
+            resolve, calls = self.rebinding("127.0.0.1", "127.0.0.2")
+            guard = DestinationGuard(AllowList.parse("127.0.0.1/32"), resolver=resolve)
+            url = f"http://rebind.example.test:{r.port}/in"
+            await guard.check(url)  # endpoint creation: resolves to the allowed address
+            s = sender(guard)
+            try:
+                out = await s.post(url, b"{}", {})
+            finally:
+                await s.aclose()
+            assert out.refused and "127.0.0.2" in (out.error or "")
+            assert r.received() == [] and calls == ["rebind.example.test"] * 2
+
+    async def test_the_checked_address_is_the_one_connected(self) -> None:
+        """Allowed at connect time: the request goes to the pinned address, whatever the
+        name would resolve to afterwards."""
+        with WebhookReceiver() as r:
+            resolve, calls = self.rebinding("127.0.0.1", "169.254.169.254")
+            guard = DestinationGuard(AllowList.parse("127.0.0.1/32"), resolver=resolve)
+            s = sender(guard)
+            try:
+                out = await s.post(f"http://rebind.example.test:{r.port}/in", b"{}", {})
+            finally:
+                await s.aclose()
+            assert out.success and len(r.received()) == 1 and calls == ["rebind.example.test"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://2130706433/",  # 127.0.0.1 as one decimal number
+        "http://0x7f000001/",  # hexadecimal
+        "http://017700000001/",  # octal
+        "http://0177.0.0.1/",  # octal first octet
+        "http://127.1/",  # short form
+        "http://2852039166/latest/meta-data/",  # 169.254.169.254 in decimal
+        "http://0xa9fea9fe/",  # 169.254.169.254 in hexadecimal
+        "http://[::ffff:a9fe:a9fe]/",  # IPv4-mapped metadata, hex form
+        "http://[0:0:0:0:0:ffff:7f00:1]/",  # IPv4-mapped loopback, long form
+        "http://[fe80::1%25eth0]/",  # link-local with a zone
+        "http://[fd00:ec2::254]/",  # AWS metadata over IPv6
+        "http://0.0.0.0/",
+        "http://[::]/",
+    ],
+)
+async def test_numeric_and_mapped_forms_are_refused_at_creation(url: str) -> None:
+    guard = DestinationGuard(AllowList.parse("127.0.0.1"))
+    with pytest.raises(Refused):
+        await guard.check(url)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-from spooled_common import db, errors, timefmt
+from spooled_common import db, errors, plans, timefmt
 
 from spooled_gateway.auth import keys, tokens
 from spooled_gateway.auth.cache import TtlCache
@@ -44,6 +44,8 @@ class KeyRecord:
     last_used: datetime | None
     plan_tier: str
     custom_limits: Any = None
+    #: The org's effective limits, resolved once per cached lookup (not per request).
+    limits: plans.PlanLimits | None = None
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> KeyRecord:
@@ -57,6 +59,7 @@ class KeyRecord:
             last_used=row["last_used"],
             plan_tier=row["plan_tier"],
             custom_limits=row["custom_limits"],
+            limits=plans.limits_for(row["plan_tier"] or "free", row["custom_limits"]),
         )
 
     def check(self) -> None:
@@ -120,6 +123,7 @@ async def authenticate_api_key(pool: asyncpg.Pool, raw_key: str) -> Principal:
         rate_limit=record.rate_limit,
         plan_tier=record.plan_tier,
         custom_limits=record.custom_limits,
+        resolved_limits=record.limits,
     )
 
 
@@ -161,6 +165,7 @@ async def authenticate_access_token(pool: asyncpg.Pool, secret: str, token: str)
         rate_limit=record.rate_limit,
         plan_tier=record.plan_tier,
         custom_limits=record.custom_limits,
+        resolved_limits=record.limits,
         token_id=claims.jti,
         session_id=claims.sid,
     )

@@ -15,7 +15,8 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
-from spooled_common import errors
+from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
+from spooled_common import errors, tracing
 
 from spooled_gateway import ratelimit
 from spooled_gateway.auth.authenticate import authenticate_access_token, authenticate_api_key
@@ -23,6 +24,24 @@ from spooled_gateway.auth.principal import Principal
 
 #: JWTs are base64url JSON objects, so they always start like this.
 JWT_MARKER = "eyJ"
+
+#: The OpenAPI security schemes. They only *describe* the credentials (so the document
+#: says which operations need which, and clients and fuzzers send them); the checks
+#: and their upstream error bodies stay in the functions below (``auto_error=False``).
+bearer_scheme = HTTPBearer(
+    scheme_name="bearerAuth",
+    description="An API key (sp_live_/sp_test_...) or a JWT access token from /auth/login",
+    auto_error=False,
+)
+admin_key_scheme = APIKeyHeader(
+    name="X-Admin-Key", scheme_name="adminKey", description="ADMIN_API_KEY", auto_error=False
+)
+#: Realtime routes only: browsers' EventSource and WebSocket cannot set headers.
+REALTIME_SCHEMES = [
+    Depends(bearer_scheme),
+    Depends(APIKeyQuery(name="token", scheme_name="tokenQuery", auto_error=False)),
+    Depends(APIKeyQuery(name="api_key", scheme_name="apiKeyQuery", auto_error=False)),
+]
 
 
 def bearer_token(request: Request) -> str:
@@ -35,7 +54,10 @@ def bearer_token(request: Request) -> str:
     return token
 
 
-async def require_principal(request: Request) -> Principal:
+async def require_principal(
+    request: Request,
+    _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None,
+) -> Principal:
     """Authenticate ``Authorization: Bearer <API key | JWT access token>``.
 
     Raises:
@@ -50,6 +72,7 @@ async def require_principal(request: Request) -> Principal:
     else:
         principal = await authenticate_api_key(pool, token)
     request.state.principal = principal
+    tracing.annotate({tracing.attrs.ORG_ID: principal.org_id})
     # Per-key rate limit (429 + Retry-After) and the org's in-flight slot.
     await ratelimit.admit(request, principal)
     return principal
@@ -69,7 +92,9 @@ def _admin_denied(kind: str, message: str) -> errors.Unauthorized:
     return errors.Unauthorized(message, extra={"error": kind})
 
 
-async def require_admin(request: Request) -> None:
+async def require_admin(
+    request: Request, _documented: Annotated[str | None, Depends(admin_key_scheme)] = None
+) -> None:
     """Require ``X-Admin-Key`` equal to ``ADMIN_API_KEY`` (401 otherwise)."""
     configured = request.app.state.settings.admin_api_key
     if not configured:

@@ -29,10 +29,14 @@ class Principal:
     session_id: str | None = None
     #: The org's per-org overrides as the gateway last heard them from billing.
     custom_limits: Any = None
+    #: ``limits`` already resolved by the authenticator's cache (it sits on every request).
+    resolved_limits: plans.PlanLimits | None = None
 
     @property
     def limits(self) -> plans.PlanLimits:
         """The org's effective limits: tier < SPOOLED_PLAN_* env < custom_limits."""
+        if self.resolved_limits is not None:
+            return self.resolved_limits
         return plans.limits_for(self.plan_tier or "free", self.custom_limits)
 
     @property

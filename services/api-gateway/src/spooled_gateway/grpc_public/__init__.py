@@ -5,6 +5,7 @@ Layout:
 * ``server``          — ``start_public_grpc(app, settings)``: binding, health, reflection.
 * ``queue_service``   — QueueService servicer (unary RPCs and StreamJobs).
 * ``process_jobs``    — one ProcessJobs bidi stream.
+* ``batch_service``   — our ``spooled.batch.v1`` BatchService (EnqueueBatch).
 * ``worker_service``  — WorkerService servicer.
 * ``ops``             — the queue operations shared by unary RPCs and ProcessJobs.
 * ``rules``           — defaults, clamps and validation texts (API.md §13).

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import grpc
-from spooled_common import errors
+from spooled_common import errors, tracing
 
 from spooled_gateway.auth import authenticate
 from spooled_gateway.auth.principal import Principal
@@ -54,6 +54,7 @@ class Authenticator:
 
     async def principal(self, context: grpc.aio.ServicerContext) -> Principal:
         who = await self.check(credentials(context.invocation_metadata()))
+        tracing.annotate({tracing.attrs.ORG_ID: who.org_id})
         await self._rate_limit(who)
         return who
 
@@ -70,6 +71,7 @@ class Authenticator:
     async def session(self, context: grpc.aio.ServicerContext) -> StreamSession:
         raw = credentials(context.invocation_metadata())
         who = await self.check(raw)
+        tracing.annotate({tracing.attrs.ORG_ID: who.org_id})
         await self._rate_limit(who)
         return StreamSession(self, raw, who)
 

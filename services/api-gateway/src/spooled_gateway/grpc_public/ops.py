@@ -13,15 +13,24 @@ from spooled_proto.spooled.v1 import spooled_pb2 as pb
 
 from spooled_gateway import core_client
 from spooled_gateway.auth.principal import Principal
+from spooled_gateway.completions import CompletionBatcher
 from spooled_gateway.core_client import CoreClient
 from spooled_gateway.grpc_public import convert, rules
 
 
 class QueueOps:
-    def __init__(self, core: CoreClient, *, max_payload_bytes: int) -> None:
-        """``max_payload_bytes`` caps payloads and results alike (QUEUE_MAX_PAYLOAD_SIZE_BYTES)."""
+    def __init__(
+        self,
+        core: CoreClient,
+        *,
+        max_payload_bytes: int,
+        completions: CompletionBatcher | None = None,
+    ) -> None:
+        """``max_payload_bytes`` caps payloads and results alike (QUEUE_MAX_PAYLOAD_SIZE_BYTES);
+        completions are group-committed through ``completions`` (one is made when not given)."""
         self._core = core
         self._max_payload = max_payload_bytes
+        self._completions = completions or CompletionBatcher(core)
 
     async def enqueue(self, who: Principal, req: pb.EnqueueRequest) -> pb.EnqueueResponse:
         rules.check_queue_name(req.queue_name)
@@ -70,9 +79,8 @@ class QueueOps:
         _settle_ids(req)
         result = convert.struct_to_json(req.result) if req.HasField("result") else b""
         rules.check_size("Result", len(result), self._max_payload)
-        await self._core.call(
+        await self._completions.complete(
             who.tenant,
-            "CompleteJob",
             core_pb.CompleteJobRequest(
                 job_id=req.job_id,
                 worker_id=req.worker_id,

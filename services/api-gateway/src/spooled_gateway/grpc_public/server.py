@@ -13,10 +13,14 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
+from spooled_common.tracing import grpc_interceptors as tracing_grpc
+from spooled_proto.spooled.batch.v1 import batch_pb2, batch_pb2_grpc
 from spooled_proto.spooled.v1 import spooled_pb2 as pb
 from spooled_proto.spooled.v1 import spooled_pb2_grpc
 
 from spooled_gateway.grpc_public.auth import Authenticator
+from spooled_gateway.grpc_public.batch_service import BatchServicer
+from spooled_gateway.grpc_public.malformed import RejectMalformed
 from spooled_gateway.grpc_public.ops import QueueOps
 from spooled_gateway.grpc_public.queue_service import QueueServicer
 from spooled_gateway.grpc_public.worker_service import WorkerServicer
@@ -24,7 +28,9 @@ from spooled_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAMES = tuple(s.full_name for s in pb.DESCRIPTOR.services_by_name.values())
+SERVICE_NAMES = tuple(
+    s.full_name for d in (pb.DESCRIPTOR, batch_pb2.DESCRIPTOR) for s in d.services_by_name.values()
+)
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 
 #: Receive cap: a 5 MiB payload (the largest plan) plus its envelope.
@@ -46,13 +52,25 @@ SERVER_OPTIONS = [
 
 async def start_public_grpc(app: Any, settings: GatewaySettings) -> grpc.aio.Server:
     """Build, bind and start the public server; the caller stops it on shutdown."""
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    # Tracing (when on) first; then undecodable requests become INVALID_ARGUMENT (grpc
+    # alone answers UNKNOWN).
+    server = grpc.aio.server(
+        interceptors=[*tracing_grpc.server_interceptors(), RejectMalformed()],
+        options=SERVER_OPTIONS,
+    )
     auth = Authenticator(app.state.db, getattr(app.state, "limiter", None))
     core = app.state.core
-    ops = QueueOps(core, max_payload_bytes=settings.max_payload_bytes)
+    ops = QueueOps(
+        core,
+        max_payload_bytes=settings.max_payload_bytes,
+        completions=getattr(app.state, "completions", None),
+    )
     spooled_pb2_grpc.add_QueueServiceServicer_to_server(QueueServicer(auth, ops), server)
     spooled_pb2_grpc.add_WorkerServiceServicer_to_server(
         WorkerServicer(auth, core, heartbeat_secs=settings.worker_heartbeat_interval_secs), server
+    )
+    batch_pb2_grpc.add_BatchServiceServicer_to_server(
+        BatchServicer(auth, core, max_payload_bytes=settings.max_payload_bytes), server
     )
     health_servicer = await _add_health(server)
     _add_reflection(server)

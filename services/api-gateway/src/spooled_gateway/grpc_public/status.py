@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
 import grpc
-from spooled_common import errors
+from spooled_common import db, errors
 from spooled_proto.spooled.v1 import spooled_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,8 @@ def unary(fn: F) -> F:
             await abort(context, err)
         except (grpc.aio.AbortError, grpc.RpcError):
             raise  # context.abort() raises AbortError; let it through untouched
-        except Exception:
-            await abort(context, internal_error(fn.__name__))
+        except Exception as exc:
+            # A database outage that escaped the DB edge is UNAVAILABLE, never INTERNAL.
+            await abort(context, db.unavailable(exc) or internal_error(fn.__name__))
 
     return wrapper  # type: ignore[return-value]

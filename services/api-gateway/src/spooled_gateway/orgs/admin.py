@@ -55,6 +55,7 @@ async def list_orgs(
     offset: int,
     sort_by: SortBy,
     sort_order: SortOrder,
+    billing: BillingClient | None = None,
 ) -> dict[str, Any]:
     # Both parts come from closed Literal sets, never from raw input.
     order = f"{sort_by} {sort_order.upper()}, id"
@@ -69,11 +70,19 @@ async def list_orgs(
             r["organization_id"]: r["n"] for r in await conn.fetch(queries.active_key_counts, ids)
         }
     usages = await _gather_usage(core, ids, strict=False)
+    # The daily counter the limit is enforced on is billing's (queue-core's count
+    # of today's rows differs after deletions and refunds); it is shown when
+    # billing answers, and queue-core's count only when billing is absent.
+    todays: list[int | None] = (
+        list(await asyncio.gather(*(billing.jobs_today_or_none(i) for i in ids)))
+        if billing
+        else [None] * len(ids)
+    )
     orgs = []
-    for row, u in zip(rows, usages, strict=True):
+    for row, u, today in zip(rows, usages, todays, strict=True):
         body = service.org_body(row)
         body["usage"] = {
-            "jobs_today": u.jobs_today if u else None,
+            "jobs_today": today if today is not None else (u.jobs_today if u else None),
             "active_jobs": u.active_jobs if u else None,
             "queues": u.queues if u else None,
             "workers": u.workers if u else None,

@@ -78,10 +78,26 @@ def _check_email(value: str | None) -> str | None:
     return value
 
 
-def _check_settings(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    if value is not None and len(orjson.dumps(value)) > MAX_SETTINGS_BYTES:
-        raise ValueError(f"settings must be at most {MAX_SETTINGS_BYTES} bytes of JSON")
+def _check_json(value: dict[str, Any] | None, field: str) -> dict[str, Any] | None:
+    """A JSON object we can store: at most MAX_SETTINGS_BYTES, numbers within 64 bits
+    (JSON allows any integer; orjson, Postgres clients and billing do not)."""
+    if value is None:
+        return value
+    try:
+        raw = orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        raise ValueError(f"{field}: {exc}") from None
+    if len(raw) > MAX_SETTINGS_BYTES:
+        raise ValueError(f"{field} must be at most {MAX_SETTINGS_BYTES} bytes of JSON")
     return value
+
+
+def _check_settings(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    return _check_json(value, "settings")
+
+
+def _check_custom_limits(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    return _check_json(value, "custom_limits")
 
 
 class OrgCreate(BaseModel):
@@ -128,11 +144,21 @@ class AdminOrgCreate(OrgCreate):
     def _settings(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         return _check_settings(value)
 
+    @field_validator("custom_limits")
+    @classmethod
+    def _limits(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _check_custom_limits(value)
+
 
 class AdminOrgPatch(OrgUpdate):
     plan_tier: PlanTier | None = None
     #: An object replaces the overrides; JSON null or {} clears them.
     custom_limits: dict[str, Any] | None = None
+
+    @field_validator("custom_limits")
+    @classmethod
+    def _limits(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _check_custom_limits(value)
 
 
 class GenerateSlug(BaseModel):

@@ -14,6 +14,7 @@ from spooled_gateway.auth.schemas import ApiKeyCreate
 from spooled_gateway.orgs import admin, plan_sync, plans, service
 from spooled_gateway.orgs.schemas import AdminOrgCreate, AdminOrgPatch
 from spooled_gateway.routes import health
+from spooled_gateway.schemas import listing
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -24,7 +25,7 @@ async def list_organizations(
     plan_tier: str | None = Query(default=None, max_length=32),
     search: str | None = Query(default=None, max_length=200),
     limit: int = Query(default=50, ge=1, le=100),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=listing.MAX_OFFSET),
     sort_by: admin.SortBy = "created_at",
     sort_order: admin.SortOrder = "desc",
 ) -> dict[str, Any]:
@@ -37,6 +38,7 @@ async def list_organizations(
         offset=offset,
         sort_by=sort_by,
         sort_order=sort_order,
+        billing=request.app.state.billing,
     )
 
 

@@ -9,7 +9,6 @@ Guarded by ``tests/integration/test_jobs_routing.py``.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -61,8 +60,8 @@ async def list_dead_letters(
     tag: Annotated[str | None, Query(max_length=1024)] = None,
     q: Annotated[str | None, Query(max_length=255)] = None,
     job_type: Annotated[str | None, Query(max_length=255)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: common.QueryTimestamp | None = None,
+    created_before: common.QueryTimestamp | None = None,
     limit: int = listing.DEFAULT_LIMIT,
     offset: int = 0,
     order_by: str | None = None,

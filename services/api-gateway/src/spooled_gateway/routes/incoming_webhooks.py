@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -33,7 +32,7 @@ from spooled_gateway import convert
 from spooled_gateway.auth.deps import require_principal
 from spooled_gateway.auth.principal import Principal
 from spooled_gateway.orgs import service as orgs
-from spooled_gateway.schemas import common
+from spooled_gateway.schemas import common, listing
 
 router = APIRouter(tags=["incoming-webhooks"])
 
@@ -81,7 +80,7 @@ async def list_inbound_deliveries(
     request: Request,
     principal: Caller,
     status: Literal["created", "duplicate"] | None = None,
-    since: datetime | None = None,
+    since: common.QueryTimestamp | None = None,
     queue_name: str | None = None,
     limit: int = 50,
     offset: int = 0,
@@ -92,7 +91,7 @@ async def list_inbound_deliveries(
         since=common.to_ts(since),
         queue_name=common.path_queue_name(queue_name) if queue_name else None,
         limit=min(max(limit, 1), 100),
-        offset=max(offset, 0),
+        offset=listing.page_offset(offset),
     )
     reply = await request.app.state.webhooks.call(
         principal.tenant, "ListInboundDeliveries", message

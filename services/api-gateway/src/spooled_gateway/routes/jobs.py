@@ -13,7 +13,6 @@ Guarded by ``tests/integration/test_jobs_routing.py``.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -134,8 +133,8 @@ async def list_jobs(
     tag: Annotated[str | None, Query(max_length=1024)] = None,
     q: Annotated[str | None, Query(max_length=255)] = None,
     job_type: Annotated[str | None, Query(max_length=255)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: common.QueryTimestamp | None = None,
+    created_before: common.QueryTimestamp | None = None,
     limit: int = 50,
     offset: int = 0,
     order_by: str | None = None,
@@ -242,9 +241,8 @@ async def complete_job(job_id: str, request: Request, principal: Caller) -> Resp
             body.result, request.app.state.settings.max_payload_bytes, "result"
         )
     )
-    await request.app.state.core.call(
+    await request.app.state.completions.complete(
         principal.tenant,
-        "CompleteJob",
         pb.CompleteJobRequest(
             job_id=job_id, worker_id=body.worker_id, lease_id=lease_id, result=result
         ),
@@ -354,7 +352,7 @@ async def job_history(
         pb.JobHistoryRequest(
             job_id=common.path_id(job_id, "job_id"),
             limit=listing.clamp(limit, 1, 500),
-            offset=max(offset, 0),
+            offset=listing.page_offset(offset),
             order_dir="desc" if (order_dir or "").lower() == "desc" else "asc",
         ),
     )

@@ -27,7 +27,7 @@ from spooled_gateway.auth.deps import require_principal
 from spooled_gateway.auth.principal import Principal
 from spooled_gateway.orgs import plans
 from spooled_gateway.orgs import service as orgs
-from spooled_gateway.schemas import common
+from spooled_gateway.schemas import common, listing
 
 router = APIRouter(tags=["outgoing-webhooks"])
 
@@ -228,7 +228,7 @@ async def list_deliveries(
         webhook_id=common.path_id(webhook_id),
         status=status,
         limit=min(max(limit, 1), 100),
-        offset=max(offset, 0),
+        offset=listing.page_offset(offset),
     )
     reply = await _call(request, principal, "ListWebhookDeliveries", message)
     return convert.json_response([delivery_json(d) for d in reply.deliveries])

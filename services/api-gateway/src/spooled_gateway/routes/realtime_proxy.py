@@ -16,6 +16,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -26,8 +27,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.websockets import WebSocketDisconnect
 
 from spooled_gateway.auth.authenticate import authenticate_access_token, authenticate_api_key
-from spooled_gateway.auth.deps import JWT_MARKER
+from spooled_gateway.auth.deps import JWT_MARKER, REALTIME_SCHEMES
 from spooled_gateway.auth.principal import Principal
+from spooled_gateway.schemas import common
 
 log = logging.getLogger(__name__)
 
@@ -95,30 +97,55 @@ def forward_query(query: Any) -> httpx.QueryParams:
 
 
 # -- SSE -----------------------------------------------------------------------------
-@router.get("/events")
+#: How the stream routes are documented: credentials as above, and a text/event-stream body.
+_SSE_ROUTE: dict[str, Any] = {
+    "dependencies": REALTIME_SCHEMES,
+    "response_class": StreamingResponse,
+    "responses": {
+        200: {
+            "description": "Server-sent events until the client leaves",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+}
+
+
+@router.get("/events", **_SSE_ROUTE)
 async def events(request: Request) -> Response:
     """Live job and worker events of the caller's organization (filters: queue, job_id, events)."""
-    return await _proxy_sse(request, request.query_params.get("queue"))
+    principal = await _authenticate(request, request.query_params.get("queue"))
+    return await _proxy_sse(request, principal, "/api/v1/events")
 
 
-@router.get("/events/jobs/{job_id}")
+@router.get("/events/jobs/{job_id}", **_SSE_ROUTE)
 async def job_events(job_id: str, request: Request) -> Response:
     """One job's status changes; ends after its terminal status."""
-    return await _proxy_sse(request, None)
+    principal = await _authenticate(request, None)
+    job_id = common.path_id(job_id, "job_id")
+    return await _proxy_sse(request, principal, f"/api/v1/events/jobs/{quote(job_id, safe='')}")
 
 
-@router.get("/events/queues/{name}")
+@router.get("/events/queues/{name}", **_SSE_ROUTE)
 async def queue_events(name: str, request: Request) -> Response:
     """A queue's counters every few seconds."""
-    return await _proxy_sse(request, name)
+    principal = await _authenticate(request, None)
+    name = common.path_queue_name(name)
+    if not principal.tenant.allows(name):
+        raise errors.AccessDenied("Queue is outside API key scope")
+    return await _proxy_sse(request, principal, f"/api/v1/events/queues/{name}")
 
 
-async def _proxy_sse(request: Request, queue: str | None) -> Response:
-    principal = await authenticate(request.app, request.headers, request.query_params, queue)
+async def _authenticate(request: Request, queue: str | None) -> Principal:
+    return await authenticate(request.app, request.headers, request.query_params, queue)
+
+
+async def _proxy_sse(request: Request, principal: Principal, path: str) -> Response:
+    """Relay the realtime stream at ``path``: built from validated, re-quoted parts, since
+    the decoded request path may hold characters no URL can carry."""
     client: httpx.AsyncClient = request.app.state.realtime_http
     upstream_req = client.build_request(
         "GET",
-        request.url.path,
+        path,
         params=forward_query(request.query_params),
         headers={
             **forward_headers(request.app, principal, request.headers),

@@ -26,7 +26,7 @@ from spooled_gateway import convert
 from spooled_gateway.auth.deps import require_principal
 from spooled_gateway.auth.principal import Principal
 from spooled_gateway.orgs import plans
-from spooled_gateway.schemas import common
+from spooled_gateway.schemas import common, listing
 
 router = APIRouter(tags=["schedules"])
 
@@ -224,7 +224,7 @@ async def list_schedules(
             queue_name=common.path_queue_name(queue_name) if queue_name else None,
             is_active=is_active,
             limit=_clamp(limit, LIST_DEFAULT),
-            offset=max(offset, 0),
+            offset=listing.page_offset(offset),
         ),
     )
     return convert.json_response([schedule_json(s) for s in reply.schedules])

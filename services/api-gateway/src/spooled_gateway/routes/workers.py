@@ -76,7 +76,11 @@ async def get_worker(worker_id: str, request: Request, principal: Caller) -> Res
 
 
 @router.post(
-    "/workers/{worker_id}/heartbeat", openapi_extra=common.openapi_body(schemas.WorkerHeartbeat)
+    "/workers/{worker_id}/heartbeat",
+    openapi_extra=common.openapi_body(schemas.WorkerHeartbeat),
+    # Documented as what it is: no body (not JSON).
+    response_class=Response,
+    responses={200: {"description": "Recorded; empty body"}},
 )
 async def worker_heartbeat(worker_id: str, request: Request, principal: Caller) -> Response:
     """Record liveness; 200 with an empty body, as upstream (the SDK ignores it)."""

@@ -25,16 +25,13 @@ from spooled_gateway import convert
 from spooled_gateway.auth.deps import require_principal
 from spooled_gateway.auth.principal import Principal
 from spooled_gateway.orgs import plans
-from spooled_gateway.schemas import common
+from spooled_gateway.schemas import common, listing
 from spooled_gateway.schemas import workflows as schemas
 
 router = APIRouter(tags=["workflows"])
 
 Caller = Annotated[Principal, Depends(require_principal)]
 
-#: Active (pending or running) workflows per organization until the billing
-#: service owns plan caps: the Pro tier's ``max_workflows`` (API.md §14.1).
-MAX_WORKFLOWS_PER_ORG = 25
 #: Upstream's cap on jobs per workflow.
 MAX_JOBS = 100
 LIST_DEFAULT, LIST_MAX = 50, 100
@@ -163,9 +160,21 @@ async def _call(request: Request, principal: Principal, method: str, message: An
         raise plans.quota_exceeded(
             "workflows",
             int(exc.extra.get("current", 0)),
-            int(exc.extra.get("limit", MAX_WORKFLOWS_PER_ORG)),
-            principal.plan_tier or "free",
+            int(exc.extra.get("limit", 0)),
+            principal.limits.tier,
         ) from None
+
+
+def _cap(principal: Principal) -> int | None:
+    """The plan's cap on active (pending or running) workflows; None = unlimited.
+
+    0 means the plan has no workflows at all (free tier): 403 FEATURE_DISABLED
+    before anything is parsed further, as upstream does.
+    """
+    cap = principal.limits.max_workflows
+    if cap == 0:
+        raise plans.feature_disabled("workflows", principal.limits.tier)
+    return cap
 
 
 def _check_job_count(n: int) -> None:
@@ -191,6 +200,7 @@ def _ref(workflow_id: str) -> pb.WorkflowRef:
 @router.post("/workflows", openapi_extra=common.openapi_body(schemas.CreateWorkflow))
 async def create_workflow(request: Request, principal: Caller) -> Response:
     """Create a workflow and all its jobs at once: 200 ``{workflow_id, job_ids, status}``."""
+    cap = _cap(principal)
     body = common.parse_body(schemas.CreateWorkflow, await request.body())
     _check_job_count(len(body.jobs))
     for job in body.jobs:
@@ -200,7 +210,7 @@ async def create_workflow(request: Request, principal: Caller) -> Response:
         description=body.description,
         metadata=common.dump_doc(body.metadata, "metadata"),
         jobs=[_spec(request, i, job) for i, job in enumerate(body.jobs)],
-        max_active_workflows=MAX_WORKFLOWS_PER_ORG,
+        max_active_workflows=cap,
     )
     reply = await _call(request, principal, "CreateWorkflow", message)
     return convert.json_response(
@@ -224,7 +234,7 @@ async def list_workflows(
     message = pb.ListWorkflowsRequest(
         status=status or None,
         limit=min(max(limit, 1), LIST_MAX),
-        offset=max(offset, 0),
+        offset=listing.page_offset(offset),
     )
     reply = await _call(request, principal, "ListWorkflows", message)
     return convert.json_response([workflow_json(w) for w in reply.workflows])

@@ -21,7 +21,14 @@ import orjson
 import pydantic
 from fastapi.exceptions import RequestValidationError
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 from spooled_common import errors
 
 #: Cap on the serialized size of tags, queue settings and worker metadata.
@@ -69,7 +76,25 @@ def _json_doc(value: Any) -> Any:
     return value
 
 
-QueueName = Annotated[str, AfterValidator(check_queue_name)]
+_NUMBER_RE = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)\s*")
+
+
+def _timestamp_text(value: Any) -> Any:
+    """Timestamps in query strings are RFC 3339 text, as upstream (chrono) reads them;
+    pydantic alone would also take ``0.5`` or ``1700000000`` as seconds since the epoch."""
+    if isinstance(value, str) and _NUMBER_RE.fullmatch(value):
+        raise ValueError("must be an RFC 3339 timestamp such as 2026-01-01T00:00:00Z")
+    return value
+
+
+#: A ``datetime`` query parameter (``created_after``, ``since``, ...).
+QueryTimestamp = Annotated[datetime, BeforeValidator(_timestamp_text)]
+QueueName = Annotated[
+    str,
+    AfterValidator(check_queue_name),
+    # The same rule, stated in the OpenAPI document (validation stays check_queue_name's).
+    Field(json_schema_extra={"pattern": f"^{_QUEUE_NAME_RE.pattern}$"}),
+]
 JobId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 WorkerId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 LeaseId = Annotated[str, StringConstraints(min_length=1, max_length=255)]

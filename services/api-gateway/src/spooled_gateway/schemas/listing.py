@@ -19,6 +19,8 @@ JOB_STATUSES = frozenset(
 ORDER_BY = frozenset({"created_at", "priority", "status", "queue_name"})
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
+#: Offsets travel as int32 to the services; a larger one could only page past the end.
+MAX_OFFSET = 2**31 - 1
 
 
 def statuses(raw: str | None) -> list[str]:
@@ -36,6 +38,12 @@ def queue_filter(queue_name: str | None, queue: str | None) -> str | None:
 
 def clamp(value: int, low: int, high: int) -> int:
     return min(max(value, low), high)
+
+
+def page_offset(value: int) -> int:
+    """A query ``offset`` clamped to 0..MAX_OFFSET (leniently, like ``limit``): any
+    integer a client sends is a valid request, never an int32 overflow (500)."""
+    return clamp(value, 0, MAX_OFFSET)
 
 
 def list_request(
@@ -62,7 +70,7 @@ def list_request(
         created_after=common.to_ts(created_after),
         created_before=common.to_ts(created_before),
         limit=clamp(limit, 1, MAX_LIMIT),
-        offset=max(offset, 0),
+        offset=page_offset(offset),
         order_by=order_by if order_by in ORDER_BY else "created_at",
         order_dir="asc" if (order_dir or "").lower() == "asc" else "desc",
     )

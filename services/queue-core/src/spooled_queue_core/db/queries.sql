@@ -266,16 +266,19 @@ WITH eligible AS (
                               'organization_id', $1)
     FROM claimed
 ), events AS (
-    INSERT INTO core.outbox (organization_id, aggregate, queue_name, event_type, payload)
+    -- A job's events continue the trace of its enqueue (migration 0004).
+    INSERT INTO core.outbox
+        (organization_id, aggregate, queue_name, event_type, payload, traceparent)
     SELECT $1, id, queue_name, 'job.started',
-           jsonb_build_object('job_id', id, 'queue_name', queue_name, 'worker_id', $4)
+           jsonb_build_object('job_id', id, 'queue_name', queue_name, 'worker_id', $4),
+           traceparent
     FROM claimed
 )
 SELECT id, organization_id, queue_name, status, payload::text AS payload, result::text AS result,
        retry_count, max_retries, last_error, priority, timeout_seconds, created_at, scheduled_at,
        started_at, completed_at, expires_at, lease_expires_at, updated_at, assigned_worker_id,
        lease_id, idempotency_key, tags::text AS tags, parent_job_id, completion_webhook,
-       workflow_id, dependency_mode, dependencies_met
+       workflow_id, dependency_mode, dependencies_met, traceparent
 FROM claimed
 ORDER BY priority DESC, created_at ASC;
 
@@ -291,7 +294,7 @@ WITH done AS (
       AND j.lease_expires_at IS NOT NULL AND j.lease_expires_at > now()
       AND ($6::text[] IS NULL OR j.queue_name = ANY($6::text[]))
     RETURNING j.id, j.queue_name, j.status, j.started_at, j.completed_at, j.lease_expires_at,
-              j.completion_webhook, j.completion_webhook_secret
+              j.completion_webhook, j.completion_webhook_secret, j.traceparent
     -- Its dependents are settled by the trigger jobs_settle_dependents_v1
     -- (migration 0002) in this transaction, with the wake-up for their queues.
 ), history AS (
@@ -301,7 +304,9 @@ WITH done AS (
                'duration_ms', round(extract(epoch FROM completed_at - started_at) * 1000))
     FROM done
 ), events AS (
-    INSERT INTO core.outbox (organization_id, aggregate, queue_name, event_type, payload)
+    -- A job's events continue the trace of its enqueue (migration 0004).
+    INSERT INTO core.outbox
+        (organization_id, aggregate, queue_name, event_type, payload, traceparent)
     SELECT $2, id, queue_name, 'job.completed',
            jsonb_build_object('job_id', id, 'queue_name', queue_name, 'worker_id', $3,
                'status', status, 'result', $5::jsonb,
@@ -310,10 +315,71 @@ WITH done AS (
            -- is internal; webhooks never forwards the secret).
            || jsonb_strip_nulls(jsonb_build_object(
                'completion_webhook', completion_webhook,
-               'completion_webhook_secret', completion_webhook_secret))
+               'completion_webhook_secret', completion_webhook_secret)),
+           traceparent
     FROM done
 )
-SELECT done.status, done.lease_expires_at FROM done;
+-- queue_name and duration_secs feed the per-queue duration histogram (metrics.py);
+-- traceparent the job.complete span (leases/trace.py).
+SELECT done.status, done.lease_expires_at, done.queue_name,
+       extract(epoch FROM done.completed_at - done.started_at)::float8 AS duration_secs,
+       done.traceparent
+FROM done;
+
+-- name: complete_jobs
+-- Many fenced completions in one statement (the batched CompleteJobs RPC):
+-- each item is checked exactly like complete_job. $1 org; $2 job ids,
+-- $3 worker ids, $4 lease ids, $5 results (JSON text or NULL), one element
+-- per item, ids distinct; $6 scope. Returns the jobs completed; for the
+-- others, settlement_states says why. The rows are locked in id order first,
+-- so two batches sharing a job queue up instead of deadlocking.
+WITH input AS (
+    SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])
+        AS t(id, worker_id, lease_id, result)
+), cur AS (
+    SELECT j.id, i.worker_id, i.result
+    FROM core.jobs j
+    JOIN input i ON i.id = j.id
+    WHERE j.organization_id = $1 AND j.assigned_worker_id = i.worker_id
+      AND j.status = 'processing' AND j.lease_id = i.lease_id
+      AND j.lease_expires_at IS NOT NULL AND j.lease_expires_at > now()
+      AND ($6::text[] IS NULL OR j.queue_name = ANY($6::text[]))
+    ORDER BY j.id
+    FOR UPDATE OF j
+), done AS (
+    UPDATE core.jobs j
+    SET status = 'completed', result = cur.result::jsonb, completed_at = now(),
+        updated_at = now()
+    FROM cur
+    WHERE j.id = cur.id
+    RETURNING j.id, j.queue_name, j.status, j.started_at, j.completed_at, cur.worker_id,
+              cur.result, j.completion_webhook, j.completion_webhook_secret, j.traceparent
+    -- Dependents: trigger jobs_settle_dependents_v1, as for complete_job.
+), history AS (
+    INSERT INTO core.job_history (job_id, organization_id, event_type, worker_id, details)
+    SELECT id, $1, 'completed', worker_id,
+           jsonb_build_object('worker_id', worker_id, 'organization_id', $1,
+               'duration_ms', round(extract(epoch FROM completed_at - started_at) * 1000))
+    FROM done
+), events AS (
+    -- A job's events continue the trace of its enqueue (migration 0004).
+    INSERT INTO core.outbox
+        (organization_id, aggregate, queue_name, event_type, payload, traceparent)
+    SELECT $1, id, queue_name, 'job.completed',
+           jsonb_build_object('job_id', id, 'queue_name', queue_name, 'worker_id', worker_id,
+               'status', status, 'result', result::jsonb,
+               'duration_ms', round(extract(epoch FROM completed_at - started_at) * 1000))
+           || jsonb_strip_nulls(jsonb_build_object(
+               'completion_webhook', completion_webhook,
+               'completion_webhook_secret', completion_webhook_secret)),
+           traceparent
+    FROM done
+)
+-- queue_name and duration_secs feed the per-queue duration histogram (metrics.py);
+-- status and traceparent the job.complete spans (leases/trace.py).
+SELECT id, queue_name, status, worker_id,
+       extract(epoch FROM completed_at - started_at)::float8 AS duration_secs, traceparent
+FROM done;
 
 -- name: fail_job
 -- Fenced like complete_job. $5 error, $6 retry allowed, $7 scope.
@@ -343,7 +409,8 @@ WITH cur AS (
     FROM cur
     WHERE j.id = cur.id
     RETURNING j.id, j.queue_name, j.status, j.retry_count, j.payload, j.scheduled_at,
-              cur.will_retry, cur.delay_secs, j.completion_webhook, j.completion_webhook_secret
+              cur.will_retry, cur.delay_secs, j.completion_webhook, j.completion_webhook_secret,
+              j.traceparent
 ), dlq AS (
     INSERT INTO core.dead_letter_queue
         (job_id, organization_id, queue_name, reason, original_payload, error_details)
@@ -362,7 +429,9 @@ WITH cur AS (
     FROM upd
 ), events AS (
     -- job.failed is terminal only; a scheduled retry is not a failure yet.
-    INSERT INTO core.outbox (organization_id, aggregate, queue_name, event_type, payload)
+    -- A job's events continue the trace of its enqueue (migration 0004).
+    INSERT INTO core.outbox
+        (organization_id, aggregate, queue_name, event_type, payload, traceparent)
     SELECT $2, id, queue_name, 'job.failed',
            jsonb_build_object('job_id', id, 'queue_name', queue_name, 'status', status,
                               'error', $5, 'retry_count', retry_count)
@@ -370,10 +439,11 @@ WITH cur AS (
            -- is internal; webhooks never forwards the secret).
            || jsonb_strip_nulls(jsonb_build_object(
                'completion_webhook', completion_webhook,
-               'completion_webhook_secret', completion_webhook_secret))
+               'completion_webhook_secret', completion_webhook_secret)),
+           traceparent
     FROM upd WHERE NOT will_retry
 )
-SELECT status, will_retry, delay_secs FROM upd;
+SELECT status, will_retry, delay_secs, queue_name, traceparent FROM upd;
 
 -- name: heartbeat_job
 -- Fenced like complete_job; moves the lease deadline to now + $5 seconds.
@@ -391,6 +461,13 @@ SELECT status, queue_name, lease_id, assigned_worker_id,
        lease_expires_at IS NOT NULL AND lease_expires_at > now() AS lease_live
 FROM core.jobs
 WHERE id = $1 AND organization_id = $2;
+
+-- name: settlement_states
+-- settlement_state for the items of a batch that matched nothing ($1 ids).
+SELECT id, status, queue_name, lease_id, assigned_worker_id,
+       lease_expires_at IS NOT NULL AND lease_expires_at > now() AS lease_live
+FROM core.jobs
+WHERE id = ANY($1::text[]) AND organization_id = $2;
 
 -- ===========================================================================
 -- Dead-letter queue
@@ -887,7 +964,7 @@ SELECT now() AS scanned_at,
 -- job's own events are written by successive transactions, so their ids (and
 -- hence publish order) follow the job's history.
 SELECT id, organization_id, aggregate, queue_name, event_type, payload::text AS payload,
-       created_at, extract(epoch FROM now() - created_at)::float8 AS age_secs
+       created_at, extract(epoch FROM now() - created_at)::float8 AS age_secs, traceparent
 FROM core.outbox
 WHERE published_at IS NULL
 ORDER BY id
@@ -914,3 +991,40 @@ WITH doomed AS (
     LIMIT $2
 )
 DELETE FROM core.outbox o USING doomed WHERE o.id = doomed.id;
+
+-- ===========================================================================
+-- Retention of finished jobs (maintenance/retention.py)
+-- ===========================================================================
+
+-- name: retention_orgs
+-- Every organization with jobs, one index probe each (a loose scan of
+-- jobs_org_created_idx), in maintenance_tx.
+WITH RECURSIVE orgs AS (
+    (SELECT organization_id FROM core.jobs ORDER BY organization_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.organization_id FROM core.jobs j
+            WHERE j.organization_id > orgs.organization_id
+            ORDER BY j.organization_id LIMIT 1)
+    FROM orgs
+    WHERE orgs.organization_id IS NOT NULL
+)
+SELECT organization_id FROM orgs WHERE organization_id IS NOT NULL;
+
+-- name: delete_expired_jobs
+-- Completed and cancelled jobs of org $1 that finished before $2, at most $3
+-- (their history goes with them: ON DELETE CASCADE). Kept whatever their age:
+-- failed and dead-lettered jobs (the DLQ is the operator's), workflow jobs
+-- (their workflow counts them), and jobs another job depends on (deleting a
+-- parent would cascade to its children); those go once their dependents have.
+WITH doomed AS (
+    SELECT j.id FROM core.jobs j
+    WHERE j.organization_id = $1 AND j.created_at < $2
+      AND j.status IN ('completed', 'cancelled') AND j.completed_at < $2
+      AND j.workflow_id IS NULL
+      AND NOT EXISTS (SELECT 1 FROM core.jobs c WHERE c.parent_job_id = j.id)
+      AND NOT EXISTS (SELECT 1 FROM core.job_dependencies d WHERE d.depends_on_job_id = j.id)
+    ORDER BY j.created_at
+    LIMIT $3
+    FOR UPDATE OF j SKIP LOCKED
+)
+DELETE FROM core.jobs j USING doomed WHERE j.id = doomed.id;

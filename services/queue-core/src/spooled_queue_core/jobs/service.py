@@ -18,7 +18,7 @@ from spooled_common.tenant import Tenant
 from spooled_queue_core import metrics, paging, scope, wakeup
 from spooled_queue_core.jobs import repository as repo
 from spooled_queue_core.jobs.models import STATUSES, Created, JobFilter, NewJob
-from spooled_queue_core.quota.admission import Admission
+from spooled_queue_core.quota.admission import Admission, StaleLimits, Ticket
 from spooled_queue_core.quota.limits import Unmetered
 from spooled_queue_core.settings import QueueCoreSettings
 
@@ -119,14 +119,33 @@ class JobService:
     async def _admit_and_insert(
         self, tenant: Tenant, jobs: Sequence[NewJob], todo: list[int]
     ) -> dict[int, Created]:
-        """Reserve the batch on the daily counter, check the caps and insert in one transaction."""
+        """Reserve the batch on the daily counter, check the caps and insert in one transaction.
+
+        The reservation travels to billing while the transaction checks and
+        inserts (quota/admission.py); the commit waits for it.
+        """
         largest = max(len(jobs[i].payload.encode()) for i in todo)
-        async with (
-            self._admission.jobs(tenant, len(todo), largest) as ticket,
-            tenant_tx(self._pool, tenant.org_id) as conn,
-        ):
-            await ticket.check(conn, adding=len(todo), queues={jobs[i].queue_name for i in todo})
+        queues = {jobs[i].queue_name for i in todo}
+        async with self._admission.jobs(tenant, len(todo), largest) as ticket:
+            try:
+                return await self._insert_admitted(tenant, ticket, jobs, todo, queues, True)
+            except StaleLimits:
+                # The plan changed since its limits were cached: again, under the new ones.
+                return await self._insert_admitted(tenant, ticket, jobs, todo, queues, False)
+
+    async def _insert_admitted(
+        self,
+        tenant: Tenant,
+        ticket: Ticket,
+        jobs: Sequence[NewJob],
+        todo: list[int],
+        queues: set[str],
+        overlap: bool,
+    ) -> dict[int, Created]:
+        async with tenant_tx(self._pool, tenant.org_id) as conn:
+            await ticket.check(conn, adding=len(todo), queues=queues, overlap=overlap)
             out = await self._insert(conn, tenant.org_id, jobs, todo)
+            await ticket.confirm()
             ticket.admit(sum(r.created for r in out.values()))
         return out
 

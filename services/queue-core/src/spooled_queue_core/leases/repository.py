@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import asyncpg
 
 from spooled_queue_core.db import QUERIES as Q
@@ -25,6 +27,25 @@ async def complete(
     # Dependents (and their wake-ups) follow in the same transaction: trigger
     # jobs_settle_dependents_v1 of migration 0002.
     return await conn.fetchrow(Q.complete_job, job_id, org_id, worker_id, lease_id, result, scope)
+
+
+async def complete_many(
+    conn: asyncpg.Connection,
+    org_id: str,
+    items: Sequence[tuple[str, str, str, str | None]],
+    scope: list[str] | None,
+) -> dict[str, asyncpg.Record]:
+    """Complete distinct (job id, worker id, lease id, result) items; returns the jobs done by id."""
+    ids, workers, leases, results = (list(col) for col in zip(*items, strict=True))
+    rows = await conn.fetch(Q.complete_jobs, org_id, ids, workers, leases, results, scope)
+    return {r["id"]: r for r in rows}
+
+
+async def states(
+    conn: asyncpg.Connection, org_id: str, job_ids: list[str]
+) -> dict[str, asyncpg.Record]:
+    rows = await conn.fetch(Q.settlement_states, job_ids, org_id)
+    return {r["id"]: r for r in rows}
 
 
 async def fail(

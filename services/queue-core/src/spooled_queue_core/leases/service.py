@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NoReturn
@@ -21,12 +22,26 @@ from spooled_common.tenant import Tenant
 from spooled_queue_core import metrics, paging, scope
 from spooled_queue_core.leases import fencing
 from spooled_queue_core.leases import repository as repo
+from spooled_queue_core.leases import trace as job_trace
 from spooled_queue_core.settings import QueueCoreSettings
 from spooled_queue_core.wakeup import Wakeup
 
 MIN_LEASE_SECS = 5
 MAX_LEASE_SECS = 3600
 MAX_CLAIM_BATCH = 100
+#: Completions per CompleteJobs call (one transaction).
+MAX_COMPLETE_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """One item of a batched completion, fenced by its own lease."""
+
+    job_id: str
+    worker_id: str
+    lease_id: str
+    #: JSON text, or None for no result.
+    result: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +103,8 @@ class LeaseService:
     ) -> list[asyncpg.Record]:
         async with tenant_tx(self._pool, org_id) as conn:
             rows = await repo.claim(conn, org_id, queue, worker_id, limit, lease)
-        metrics.JOBS_CLAIMED.inc(len(rows))
+        job_trace.claimed(org_id, queue, worker_id, rows)
+        metrics.observe_claimed(rows)
         return rows
 
     async def complete(
@@ -107,8 +123,61 @@ class LeaseService:
             )
             if row is None:
                 await self._raise_miss(conn, "complete", tenant, job_id)
-        metrics.JOBS_COMPLETED.inc()
+        job_trace.settled("job.complete", tenant.org_id, job_id, worker_id, row)
+        metrics.observe_completed((row,))
         return Settled(status=row["status"])
+
+    async def complete_many(
+        self, tenant: Tenant, items: Sequence[Completion]
+    ) -> list[Settled | errors.AppError]:
+        """Complete a batch in one statement and one transaction (group commit).
+
+        Each item is fenced like :meth:`complete` and gets, in order, either
+        its Settled or the error :meth:`complete` would have raised for it;
+        one item's failure never affects another. A job named twice is
+        completed at most once: later repeats are answered from its state
+        afterwards, as a second call would be ("Job is already completed").
+        """
+        if len(items) > MAX_COMPLETE_BATCH:
+            raise errors.ValidationError(f"At most {MAX_COMPLETE_BATCH} completions per call")
+        out: list[Settled | errors.AppError | None] = [None] * len(items)
+        first: dict[str, int] = {}
+        for i, item in enumerate(items):
+            try:
+                _require(item.job_id, "job_id")
+                _require_fence(item.worker_id, item.lease_id)
+            except errors.AppError as err:
+                out[i] = err
+                continue
+            first.setdefault(item.job_id, i)
+        if not first:
+            return [r for r in out if r is not None]
+        todo = [items[i] for i in first.values()]
+        async with tenant_tx(self._pool, tenant.org_id) as conn:
+            done = await repo.complete_many(
+                conn,
+                tenant.org_id,
+                [(c.job_id, c.worker_id, c.lease_id, c.result) for c in todo],
+                scope.queues(tenant),
+            )
+            missed = {
+                item.job_id
+                for i, item in enumerate(items)
+                if out[i] is None and not (first[item.job_id] == i and item.job_id in done)
+            }
+            states = await repo.states(conn, tenant.org_id, sorted(missed)) if missed else {}
+        metrics.observe_completed(done.values())
+        for job_id, row in done.items():
+            job_trace.settled("job.complete", tenant.org_id, job_id, row["worker_id"], row)
+        completed = Settled(status="completed")
+        for i, item in enumerate(items):
+            if out[i] is not None:
+                continue
+            if first[item.job_id] == i and item.job_id in done:
+                out[i] = completed
+            else:
+                out[i] = fencing.miss_error("complete", states.get(item.job_id), tenant)
+        return [r for r in out if r is not None]
 
     async def fail(
         self,
@@ -128,11 +197,10 @@ class LeaseService:
             )
             if row is None:
                 await self._raise_miss(conn, "fail", tenant, job_id)
-        metrics.JOBS_FAILED.inc()
+        job_trace.settled("job.fail", tenant.org_id, job_id, worker_id, row)
+        metrics.observe_failed((row,))
         if row["will_retry"]:
-            metrics.JOBS_RETRIED.inc()
             return Settled(row["status"], True, row["delay_secs"])
-        metrics.JOBS_DEADLETTERED.inc()
         return Settled(row["status"])
 
     async def heartbeat(

@@ -107,8 +107,12 @@ class Publisher:
             log.info("created JetStream stream %s", wire.STREAM)
         self._stream_ready = True
 
-    async def publish(self, subject: str, body: bytes, msg_id: str) -> None:
+    async def publish(
+        self, subject: str, body: bytes, msg_id: str, extra_headers: dict[str, str] | None = None
+    ) -> None:
         """Publish one event and wait for JetStream to store it.
+
+        ``extra_headers`` carry the trace context (``traceparent``) when tracing is on.
 
         Raises:
             PublishError: not connected, timed out, or refused; nothing to undo.
@@ -119,9 +123,8 @@ class Publisher:
             await self.ensure_stream()
             if self._js is None:
                 self._js = self._nc.jetstream(timeout=self._settings.publish_timeout_secs)
-            await self._js.publish(
-                subject, body, stream=wire.STREAM, headers={"Nats-Msg-Id": msg_id}
-            )
+            headers = {"Nats-Msg-Id": msg_id, **(extra_headers or {})}
+            await self._js.publish(subject, body, stream=wire.STREAM, headers=headers)
         except nats.js.errors.NoStreamResponseError as exc:
             # The stream vanished (e.g. NATS restarted without its store): recreate next time.
             self._stream_ready = False

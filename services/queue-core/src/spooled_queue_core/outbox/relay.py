@@ -18,6 +18,9 @@ rolled back, and an outage of NATS delays events without losing any.
   notifies) and otherwise re-checks every ``poll_interval_secs`` through the
   partial index of unpublished rows; a full batch is followed at once by the next.
 * **Retention.** The leader deletes published rows older than ``retention_secs``.
+* **Tracing.** A row written under a trace (its ``traceparent`` column) is
+  published inside a ``publish <event>`` span, whose context rides along in
+  the message headers for the consumers to continue.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import random
 import time
 
 import asyncpg
+from spooled_common import aio, tracing
+from spooled_common.tracing import messaging
 
 from spooled_queue_core.db import QUERIES as Q
 from spooled_queue_core.outbox import metrics, wire
@@ -180,8 +185,7 @@ class OutboxRelay:
                 await self.cleanup(conn)
                 next_cleanup = time.monotonic() + s.cleanup_interval_secs
             if not full:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), s.poll_interval_secs)
+                await aio.wait_event(self._wake, s.poll_interval_secs)
 
     async def relay_once(self, conn: asyncpg.Connection, namespace: str) -> bool:
         """Publish the next batch in id order; True when it was full (more may wait).
@@ -199,11 +203,7 @@ class OutboxRelay:
         done: list[int] = []
         try:
             for row in rows:
-                await self.publisher.publish(
-                    wire.subject(row["organization_id"], row["queue_name"], row["event_type"]),
-                    _body(row),
-                    wire.msg_id(namespace, row["id"]),
-                )
+                await self._publish(row, namespace)
                 done.append(row["id"])
         finally:
             if done:
@@ -213,6 +213,24 @@ class OutboxRelay:
             log.info("outbox relay publishing again after %d failed attempt(s)", self._failures)
             self._failures = 0
         return len(rows) == self.settings.batch_size
+
+    async def _publish(self, row: asyncpg.Record, namespace: str) -> None:
+        subject = wire.subject(row["organization_id"], row["queue_name"], row["event_type"])
+        msg_id = wire.msg_id(namespace, row["id"])
+        if not tracing.enabled() or not row["traceparent"]:
+            await self.publisher.publish(subject, _body(row), msg_id)
+            return
+        # The row's context (its job's enqueue, or the request that wrote it)
+        # parents the publish span, whose context consumers read from the headers.
+        attributes = messaging.event_attributes(
+            row["event_type"], row["organization_id"], row["queue_name"], row["aggregate"]
+        )
+        with messaging.publish_span(
+            row["event_type"], subject, msg_id, row["traceparent"], attributes
+        ):
+            headers: dict[str, str] = {}
+            tracing.inject(headers)
+            await self.publisher.publish(subject, _body(row), msg_id, headers)
 
     async def _connect_nats(self) -> None:
         try:

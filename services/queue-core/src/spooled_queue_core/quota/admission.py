@@ -12,10 +12,22 @@ Leaving the outer block refunds ``reserved - admitted`` to billing's daily
 counter, whether the insert succeeded, created fewer rows (duplicates,
 rejected items) or raised. A failed refund is logged and leaves the counter
 high (never low): the next UTC day starts from zero anyway.
+
+The reservation is asked for when the block is entered and runs alongside
+the transaction. ``check`` waits for it (the caps are checked under the
+limits billing answered with) unless called with ``overlap=True``: then the
+caps are checked under the org's recently cached limits while the
+reservation is still on its way, and ``confirm()`` — called after the
+INSERT, before the commit — waits for it: a refused reservation rolls the
+transaction back, and limits that changed meanwhile raise
+:class:`StaleLimits` so the caller checks again under the new ones. Nothing
+commits without its reservation; the enqueue path just does not pay for the
+billing round trip and its own transaction one after the other.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
@@ -31,32 +43,66 @@ from spooled_queue_core.quota.limits import LimitsSource, Reservation
 log = logging.getLogger(__name__)
 
 
+class StaleLimits(Exception):
+    """The org's limits changed between the overlapped check and the reservation's answer."""
+
+
 class Ticket:
     """One reservation being spent inside an insert transaction."""
 
-    def __init__(self, org_id: str, reservation: Reservation) -> None:
+    def __init__(
+        self, org_id: str, pending: asyncio.Future[Reservation], hint: plans.PlanLimits | None
+    ) -> None:
         self.org_id = org_id
-        self.reservation = reservation
+        self._pending = pending
+        self._hint = hint
+        #: The limits the caps were last checked under.
+        self._checked: plans.PlanLimits | None = None
         #: Jobs actually created; the rest of the reservation is refunded.
         self.admitted = 0
 
-    @property
-    def limits(self) -> plans.PlanLimits:
-        return self.reservation.limits
+    async def reservation(self) -> Reservation:
+        """Billing's answer (raises its QuotaExceeded / PayloadTooLarge)."""
+        return await asyncio.shield(self._pending)
 
     def admit(self, count: int) -> None:
         self.admitted += count
 
     async def check(
-        self, conn: asyncpg.Connection, *, adding: int, queues: Iterable[str] = ()
+        self,
+        conn: asyncpg.Connection,
+        *,
+        adding: int,
+        queues: Iterable[str] = (),
+        overlap: bool = False,
     ) -> None:
         """The caps checked in the insert transaction: active jobs, then new queues.
+
+        With ``overlap`` and cached limits at hand, the check does not wait for
+        the reservation; the caller must then ``confirm()`` before committing.
 
         Raises:
             errors.QuotaExceeded: ``active_jobs`` or ``queues`` would pass the plan.
         """
-        await check_active_jobs(conn, self.org_id, adding, self.limits)
-        await check_new_queues(conn, self.org_id, set(queues), self.limits)
+        if overlap and self._hint is not None:
+            limits = self._hint
+        else:
+            limits = (await self.reservation()).limits
+        self._checked = limits
+        await check_active_jobs(conn, self.org_id, adding, limits)
+        await check_new_queues(conn, self.org_id, set(queues), limits)
+
+    async def confirm(self) -> None:
+        """Before commit: the reservation was granted, under the limits the caps were checked with.
+
+        Raises:
+            errors.QuotaExceeded / errors.PayloadTooLarge: billing refused it.
+            StaleLimits: the plan changed meanwhile; check again (the reservation stands).
+        """
+        got = await self.reservation()
+        if self._checked is not None and got.limits != self._checked:
+            self._hint = None
+            raise StaleLimits
 
 
 async def check_active_jobs(
@@ -123,14 +169,20 @@ class Admission:
         self, tenant: Tenant, count: int, largest_payload: int = 0
     ) -> AsyncIterator[Ticket]:
         """Reserve ``count`` jobs for the block; refund what it did not admit."""
-        reservation = await self.source.reserve(tenant.org_id, count, largest_payload)
-        ticket = Ticket(tenant.org_id, reservation)
+        pending = asyncio.ensure_future(self.source.reserve(tenant.org_id, count, largest_payload))
+        cached = getattr(self.source, "cached", None)
+        ticket = Ticket(tenant.org_id, pending, cached(tenant.org_id) if cached else None)
         try:
             yield ticket
         finally:
-            unused = reservation.reserved - ticket.admitted
-            if unused > 0:
-                await self._refund(tenant.org_id, unused, reservation.day)
+            try:
+                reservation: Reservation | None = await pending
+            except Exception:
+                reservation = None  # refused or failed: nothing was counted
+            if reservation is not None:
+                unused = reservation.reserved - ticket.admitted
+                if unused > 0:
+                    await self._refund(tenant.org_id, unused, reservation.day)
 
     async def _refund(self, org_id: str, count: int, day: str) -> None:
         try:

@@ -8,10 +8,11 @@ selects, for tests of unrelated behaviour and single-process development
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import grpc
@@ -39,6 +40,10 @@ class Reservation:
 class LimitsSource(Protocol):
     async def reserve(self, org_id: str, count: int, largest_payload: int) -> Reservation: ...
 
+    def cached(self, org_id: str) -> plans.PlanLimits | None:
+        """The org's limits if known from a recent answer (no call), else None."""
+        ...
+
     async def refund(self, org_id: str, count: int, day: str) -> None: ...
 
     async def limits(self, org_id: str) -> plans.PlanLimits: ...
@@ -58,6 +63,9 @@ class Unmetered:
     async def reserve(self, org_id: str, count: int, largest_payload: int) -> Reservation:
         return Reservation(count, "", UNMETERED)
 
+    def cached(self, org_id: str) -> plans.PlanLimits | None:
+        return UNMETERED
+
     async def refund(self, org_id: str, count: int, day: str) -> None:
         return None
 
@@ -68,24 +76,110 @@ class Unmetered:
         return None
 
 
+@dataclass
+class _Lane:
+    """One organization's reservations waiting for the call in flight to finish."""
+
+    waiting: list[tuple[int, int, asyncio.Future[Reservation]]] = field(default_factory=list)
+    busy: bool = False
+
+
 class BillingLimits:
     """Billing over internal gRPC, with a short per-org cache of the limits.
 
-    The cache only serves caps checked outside job admission (workers, new
-    queues); reservations always ask billing, and carry fresh limits back.
+    Every reservation reaches billing's counter, but concurrent ones of one
+    organization travel together: while a ReserveJobs call is in flight, the
+    next ones wait and then go as one call for their sum (billing serializes
+    an org's reservations on one counter row anyway, one commit each). When
+    the sum does not fit (quota, payload size), each is asked for on its own,
+    in arrival order, so exactly the ones that fit are admitted, as if they
+    had come one by one. A lone reservation goes at once.
+
+    The cache serves caps checked outside job admission (workers, new queues)
+    and the hint job admission checks its caps with while its reservation is
+    on the way (admission.py); reservations carry fresh limits back.
     """
 
     def __init__(self, addr: str, token: str, *, cache_secs: float = 5.0) -> None:
-        self._channel = grpc.aio.insecure_channel(addr, options=rpc.CHANNEL_OPTIONS)
+        self._channel = rpc.internal_channel(addr)
         self._stub = billing_pb2_grpc.BillingStub(self._channel)
         self._token = token
         self._cache_secs = cache_secs
         self._cache: dict[str, tuple[float, plans.PlanLimits]] = {}
+        self._lanes: dict[str, _Lane] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def _md(self, org_id: str) -> tuple[tuple[str, str], ...]:
         return rpc.call_metadata(self._token, Tenant(org_id))
 
+    def cached(self, org_id: str) -> plans.PlanLimits | None:
+        hit = self._cache.get(org_id)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
     async def reserve(self, org_id: str, count: int, largest_payload: int) -> Reservation:
+        lane = self._lanes.get(org_id)
+        if lane is None:
+            lane = self._lanes[org_id] = _Lane()
+        future: asyncio.Future[Reservation] = asyncio.get_running_loop().create_future()
+        lane.waiting.append((count, largest_payload, future))
+        if not lane.busy:
+            lane.busy = True
+            task = asyncio.create_task(self._drain(org_id, lane))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await future
+
+    async def _drain(self, org_id: str, lane: _Lane) -> None:
+        try:
+            while lane.waiting:
+                batch, lane.waiting = lane.waiting, []
+                await self._reserve_batch(org_id, batch)
+        finally:
+            lane.busy = False
+            if not lane.waiting and self._lanes.get(org_id) is lane:
+                del self._lanes[org_id]
+
+    async def _reserve_batch(
+        self, org_id: str, batch: list[tuple[int, int, asyncio.Future[Reservation]]]
+    ) -> None:
+        if len(batch) > 1:
+            total, largest = sum(b[0] for b in batch), max(b[1] for b in batch)
+            try:
+                together = await self._reserve_once(org_id, total, largest)
+            except (errors.QuotaExceeded, errors.PayloadTooLarge):
+                pass  # not all of them fit: ask one by one below
+            except BaseException as exc:
+                _fail_all(batch, exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                return
+            else:
+                for count, _, future in batch:
+                    if not future.done():
+                        future.set_result(Reservation(count, together.day, together.limits))
+                    elif count:  # the caller gave up while we reserved for it
+                        await self._refund_quietly(org_id, count, together.day)
+                return
+        for count, largest, future in batch:
+            try:
+                got = await self._reserve_once(org_id, count, largest)
+            except BaseException as exc:
+                _fail_all([(count, largest, future)], exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            if not future.done():
+                future.set_result(got)
+            elif count:
+                await self._refund_quietly(org_id, count, got.day)
+
+    async def _refund_quietly(self, org_id: str, count: int, day: str) -> None:
+        try:
+            await self.refund(org_id, count, day)
+        except Exception as exc:  # the counter stays high, never low
+            log.warning("refund of %d job(s) for org %s failed: %s", count, org_id, exc)
+
+    async def _reserve_once(self, org_id: str, count: int, largest_payload: int) -> Reservation:
         request = pb.ReserveJobsRequest(count=count, largest_payload_bytes=largest_payload)
         try:
             reply = await self._stub.ReserveJobs(
@@ -125,6 +219,21 @@ class BillingLimits:
 
     async def close(self) -> None:
         await self._channel.close()
+
+
+def _fail_all(
+    batch: list[tuple[int, int, asyncio.Future[Reservation]]], exc: BaseException
+) -> None:
+    err = (
+        exc
+        if isinstance(exc, errors.AppError)
+        else errors.ServiceUnavailable(
+            "Billing unavailable; retry shortly", headers={"Retry-After": "1"}
+        )
+    )
+    for _, _, future in batch:
+        if not future.done():
+            future.set_exception(err)
 
 
 def from_settings(addr: str, token: str, cache_secs: float) -> LimitsSource:

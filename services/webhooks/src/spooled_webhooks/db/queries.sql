@@ -75,7 +75,7 @@ SET attempts = d.attempts + 1,
 FROM pick
 WHERE d.id = pick.id
 RETURNING d.id, d.organization_id, d.webhook_id, d.event, d.payload::text AS payload,
-          d.status, d.attempts;
+          d.status, d.attempts, d.job_id, d.traceparent;
 
 -- name: delivery_exists
 SELECT status FROM webhooks.deliveries WHERE id = $1 AND webhook_id = $2 AND organization_id = $3;
@@ -91,12 +91,14 @@ WHERE organization_id = ANY ($1::text[]) AND enabled;
 
 -- name: insert_deliveries
 -- One row per (target, event); a redelivered stream message derives the same
--- ids and inserts nothing. Returns the ids actually inserted.
+-- ids and inserts nothing. Returns the ids actually inserted. $10: the trace
+-- context of each row's event (NULLs while tracing is off).
 INSERT INTO webhooks.deliveries
-    (id, organization_id, webhook_id, event, event_key, job_id, url, secret, payload)
+    (id, organization_id, webhook_id, event, event_key, job_id, url, secret, payload,
+     traceparent)
 SELECT *
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $7::text[], $8::text[], $9::json[])
+            $7::text[], $8::text[], $9::json[], $10::text[])
 ON CONFLICT (id) DO NOTHING
 RETURNING id;
 
@@ -128,7 +130,7 @@ WHERE d.id = due.id
 RETURNING d.id, d.organization_id, d.webhook_id, d.event, d.payload::text AS payload,
           d.attempts, COALESCE(due.endpoint_url, d.url) AS url,
           CASE WHEN d.webhook_id IS NULL THEN d.secret ELSE due.endpoint_secret END AS secret,
-          COALESCE(due.format, 'json') AS format;
+          COALESCE(due.format, 'json') AS format, d.job_id, d.traceparent;
 
 -- name: next_due_in
 -- Seconds until the earliest claimable delivery (NULL: none pending).

@@ -19,11 +19,13 @@ import logging
 import time
 
 import asyncpg
+from spooled_common import aio, tracing
 from spooled_common.db import maintenance_tx
 
 from spooled_webhooks import metrics
 from spooled_webhooks.db import QUERIES as Q
 from spooled_webhooks.deliveries import outcomes
+from spooled_webhooks.deliveries import trace as delivery_trace
 from spooled_webhooks.deliveries.outcomes import Claimed, RetryPolicy
 from spooled_webhooks.sending import formats, signing
 from spooled_webhooks.sending.sender import Outcome, Sender
@@ -95,8 +97,7 @@ class Dispatcher:
             except Exception as exc:
                 log.warning("dispatcher scan failed (%s: %s); retrying", type(exc).__name__, exc)
                 delay = self._poll
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(delay, MIN_SLEEP_SECS))
+            await aio.wait_event(self._wake, max(delay, MIN_SLEEP_SECS))
 
     async def claim(self, limit: int) -> list[Claimed]:
         async with maintenance_tx(self._pool) as conn:
@@ -125,6 +126,14 @@ class Dispatcher:
     # -- one attempt ---------------------------------------------------------------
     async def deliver(self, c: Claimed, *, manual: bool = False) -> Outcome:
         """Send one attempt of a claimed delivery and record what happened."""
+        if not tracing.enabled() or c.traceparent is None:
+            return await self._attempt(c, manual)
+        with delivery_trace.attempt_span(c) as span:
+            outcome = await self._attempt(c, manual)
+            delivery_trace.record(span, outcome)
+            return outcome
+
+    async def _attempt(self, c: Claimed, manual: bool) -> Outcome:
         try:
             body = formats.render(c.format, c.payload)
         except Exception as exc:  # a stored payload that no longer parses: never retried

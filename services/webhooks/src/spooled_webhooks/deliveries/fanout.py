@@ -37,6 +37,7 @@ class _Row:
     url: str | None
     secret: str | None
     payload: str
+    traceparent: str | None
 
 
 def envelope(delivery: str, event: str, created_at: str, data: Any) -> str:
@@ -71,7 +72,18 @@ def plan_rows(events: Sequence[StreamEvent], endpoints: Sequence[asyncpg.Record]
                     did = delivery_id(ep["id"], ev.key, name)
                     body = envelope(did, name, ev.created_at, ev.public_data())
                     rows.append(
-                        _Row(did, ev.org_id, ep["id"], name, ev.key, job_id, None, None, body)
+                        _Row(
+                            did,
+                            ev.org_id,
+                            ep["id"],
+                            name,
+                            ev.key,
+                            job_id,
+                            None,
+                            None,
+                            body,
+                            ev.traceparent,
+                        )
                     )
         target = ev.completion()
         if target is not None:
@@ -88,6 +100,7 @@ def plan_rows(events: Sequence[StreamEvent], endpoints: Sequence[asyncpg.Record]
                     target.url,
                     target.secret,
                     body,
+                    ev.traceparent,
                 )
             )
     # A message JetStream redelivered inside one batch yields the same ids twice.
@@ -116,5 +129,6 @@ async def fan_out(pool: asyncpg.Pool, events: Sequence[StreamEvent]) -> int:
             [r.url for r in rows],
             [r.secret for r in rows],
             [r.payload for r in rows],
+            [r.traceparent for r in rows],
         )
     return len(inserted)

@@ -61,6 +61,9 @@ class Claimed:
     format: str = "json"
     #: Status before a manual retry (None for the dispatcher's own attempts).
     previous_status: str | None = None
+    job_id: str | None = None
+    #: The trace this delivery continues (its event's; None while tracing is off).
+    traceparent: str | None = None
 
     @classmethod
     def from_row(cls, row: Any, **overrides: Any) -> Claimed:
@@ -74,6 +77,8 @@ class Claimed:
             "url": row.get("url"),
             "secret": row.get("secret"),
             "format": row.get("format") or "json",
+            "job_id": row.get("job_id"),
+            "traceparent": row.get("traceparent"),
         }
         values.update(overrides)
         return cls(**values)
@@ -84,8 +89,9 @@ async def record(
 ) -> str:
     """Store the attempt and apply its consequences; returns the delivery's new status
     (``deleted`` when its endpoint, and so the delivery, was deleted meanwhile)."""
-    metrics.DELIVERIES.labels("delivered" if outcome.success else "failed").inc()
-    metrics.DELIVERY_SECONDS.observe(outcome.duration_secs)
+    event = metrics.event_label(c.event)
+    metrics.DELIVERIES.labels("delivered" if outcome.success else "failed", event).inc()
+    metrics.DELIVERY_SECONDS.labels(event).observe(outcome.duration_secs)
     async with maintenance_tx(pool) as conn:
         # Lock order: endpoint before delivery, as an endpoint's DELETE does (guarded
         # by tests/integration/test_webhooks_delivery.py::TestDurability).

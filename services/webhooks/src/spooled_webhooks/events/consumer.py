@@ -8,6 +8,9 @@
   messages are acknowledged only after that commit. A failure naks them (with
   a delay) and they come again; redelivered messages derive the same delivery
   ids, so nothing is inserted twice.
+* **Tracing.** Each event is handled in a ``process <event>`` span continuing
+  the context in the message headers; the delivery rows it creates store that
+  span's context, which the dispatcher's attempts continue.
 * **Outages.** The NATS client reconnects forever; while it is away, fetches
   fail and the loop backs off. If the stream does not exist yet (queue-core
   creates it on its first publish) this service creates it with the same
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -29,6 +33,9 @@ import nats.js.errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
+from opentelemetry import trace
+from spooled_common import tracing
+from spooled_common.tracing import messaging
 
 from spooled_webhooks import metrics
 from spooled_webhooks.events import wire
@@ -201,15 +208,17 @@ class EventConsumer:
     async def handle(self, msgs: Sequence[Msg]) -> None:
         """Fan out one fetched batch, then ack it (or nak it all on failure)."""
         events = []
+        spans: list[trace.Span] = []
         for msg in msgs:
             ev = wire.parse(msg.data, (msg.headers or {}).get("Nats-Msg-Id"))
             if ev is None:
                 log.warning("dropping malformed event on %s", msg.subject)
             else:
-                events.append(ev)
+                events.append(self._traced(ev, msg, spans))
         try:
             created = await self._fan_out(events)
         except Exception as exc:
+            _end_spans(spans, exc)
             self._note_failure(exc)
             delay = self._backoff()
             for msg in msgs:
@@ -220,6 +229,7 @@ class EventConsumer:
         for msg in msgs:
             with contextlib.suppress(Exception):
                 await msg.ack()
+        _end_spans(spans)
         if self._failures:
             log.info("event fan-out working again after %d failure(s)", self._failures)
             self._failures = 0
@@ -227,6 +237,20 @@ class EventConsumer:
         if created:
             metrics.DELIVERIES_QUEUED.inc(created)
             self._on_rows()
+
+    def _traced(self, ev: StreamEvent, msg: Msg, spans: list[trace.Span]) -> StreamEvent:
+        """Start ``process <event>`` (child of the publisher's span); its deliveries keep it."""
+        if not tracing.enabled():
+            return ev
+        span = messaging.process_span(
+            ev.name,
+            msg.subject,
+            msg.headers,
+            messaging.event_attributes(ev.name, ev.org_id, ev.queue, ev.data.get("job_id")),
+            consumer_group=self._name,
+        )
+        spans.append(span)
+        return dataclasses.replace(ev, traceparent=tracing.traceparent(span))
 
     def _note_failure(self, exc: BaseException) -> None:
         if self._failures == 0:
@@ -236,3 +260,11 @@ class EventConsumer:
     def _backoff(self) -> float:
         delay = min(RETRY_MAX_SECS, RETRY_MIN_SECS * 2 ** min(self._failures, 8))
         return delay * (0.75 + random.random() / 2)
+
+
+def _end_spans(spans: Sequence[trace.Span], error: Exception | None = None) -> None:
+    for span in spans:
+        if error is not None:
+            span.record_exception(error)
+            span.set_status(trace.Status(trace.StatusCode.ERROR, type(error).__name__))
+        span.end()

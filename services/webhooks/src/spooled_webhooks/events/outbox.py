@@ -19,7 +19,7 @@ from collections.abc import Callable
 import asyncpg
 import orjson
 from nats.js import JetStreamContext
-from spooled_common import timefmt
+from spooled_common import aio, timefmt
 from spooled_common.db import maintenance_tx
 
 from spooled_webhooks.db import QUERIES as Q
@@ -67,8 +67,7 @@ class OutboxPublisher:
                 raise
             except Exception as exc:
                 log.debug("own events not published yet (%s: %s)", type(exc).__name__, exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+            await aio.wait_event(self._wake, self._interval)
 
     async def publish_pending(self) -> int:
         """Publish unpublished rows in order; stops at the first failure. Returns rows sent."""

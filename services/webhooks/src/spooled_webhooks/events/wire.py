@@ -74,6 +74,8 @@ class StreamEvent:
     #: When the change happened (RFC 3339, as the relay wrote it).
     created_at: str
     data: dict[str, Any] = field(default_factory=dict)
+    #: The trace its deliveries continue (the consumer's span; None while tracing is off).
+    traceparent: str | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
