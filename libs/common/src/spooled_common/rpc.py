@@ -141,12 +141,22 @@ class InternalClient:
 
     ``await client.call(tenant, "Method", request)`` returns the reply or raises the
     AppError the peer raised (a peer that is down or slow becomes a 503).
+    ``timeout`` overrides :attr:`default_timeout` for this client.
     """
 
     #: Unary calls give up after this long unless the call says otherwise.
     default_timeout: float = 30.0
 
-    def __init__(self, addr: str, token: str, stub: Callable[[grpc.aio.Channel], Any]) -> None:
+    def __init__(
+        self,
+        addr: str,
+        token: str,
+        stub: Callable[[grpc.aio.Channel], Any],
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        if timeout is not None:
+            self.default_timeout = timeout
         self._channel = internal_channel(addr)
         self.stub = stub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
