@@ -136,6 +136,22 @@ def add_health_and_reflection(
     return servicer
 
 
+S = TypeVar("S")
+
+
+def internal_server(
+    add_servicer: Callable[[S, grpc.aio.Server], object], servicer: S, token: str, service_name: str
+) -> tuple[grpc.aio.Server, health.HealthServicer]:
+    """An internal service's server: token gate, internal message limits, health, reflection.
+
+    The health servicer comes back so shutdown can turn it NOT_SERVING before the
+    server stops and peers move away first.
+    """
+    server = grpc.aio.server(interceptors=server_interceptors(token), options=CHANNEL_OPTIONS)
+    add_servicer(servicer, server)
+    return server, add_health_and_reflection(server, [service_name])
+
+
 class InternalClient:
     """A channel to one internal service: tenant + token in metadata, errors as AppErrors.
 
