@@ -8,10 +8,9 @@ implementation of the same protocol.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
-import grpc
-from spooled_common import errors, rpc
+from spooled_common import rpc
 from spooled_common.tenant import Tenant
 from spooled_proto.spooled.internal.v1 import queue_core_pb2 as pb
 from spooled_proto.spooled.internal.v1 import queue_core_pb2_grpc
@@ -27,14 +26,11 @@ class QueueCorePort(Protocol):
     async def close(self) -> None: ...
 
 
-class QueueCoreClient:
+class QueueCoreClient(rpc.InternalClient):
     """:class:`QueueCorePort` over queue-core's internal gRPC."""
 
     def __init__(self, addr: str, token: str, *, timeout: float = 10.0) -> None:
-        self._channel = rpc.internal_channel(addr)
-        self._stub = queue_core_pb2_grpc.QueueCoreStub(self._channel)
-        self._token = token
-        self._timeout = timeout
+        super().__init__(addr, token, queue_core_pb2_grpc.QueueCoreStub, timeout=timeout)
 
     async def create_job(self, org_id: str, job: InboundJob) -> tuple[str, bool]:
         spec = pb.JobSpec(
@@ -43,18 +39,6 @@ class QueueCoreClient:
             priority=job.priority,
             idempotency_key=job.idempotency_key,
         )
-        reply = await self._call(org_id, "CreateJob", pb.CreateJobRequest(job=spec))
-        return str(reply.id), bool(reply.created)
-
-    async def _call(self, org_id: str, method: str, request: object) -> Any:
         # The webhook was authenticated for the organization as a whole.
-        metadata = rpc.call_metadata(self._token, Tenant(org_id))
-        try:
-            return await getattr(self._stub, method)(
-                request, metadata=metadata, timeout=self._timeout
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise errors.from_rpc_error(exc) from None
-
-    async def close(self) -> None:
-        await self._channel.close()
+        reply = await self.call(Tenant(org_id), "CreateJob", pb.CreateJobRequest(job=spec))
+        return str(reply.id), bool(reply.created)
