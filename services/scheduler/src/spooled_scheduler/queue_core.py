@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import grpc
 import orjson
 from spooled_common import errors, rpc
 from spooled_common.tenant import Tenant
@@ -79,14 +78,11 @@ class QueueCorePort(Protocol):
         ...
 
 
-class QueueCoreClient:
+class QueueCoreClient(rpc.InternalClient):
     """:class:`QueueCorePort` over queue-core's internal gRPC."""
 
     def __init__(self, addr: str, token: str, *, timeout: float = 5.0) -> None:
-        self._channel = rpc.internal_channel(addr)
-        self._stub = queue_core_pb2_grpc.QueueCoreStub(self._channel)
-        self._token = token
-        self._timeout = timeout
+        super().__init__(addr, token, queue_core_pb2_grpc.QueueCoreStub, timeout=timeout)
 
     async def create_job(self, org_id: str, job: JobRequest) -> str:
         spec = pb.JobSpec(
@@ -111,13 +107,4 @@ class QueueCoreClient:
     async def _call(self, org_id: str, method: str, request: object) -> Any:
         # The schedule's scope was checked when it was written; runs act for the
         # whole organization.
-        metadata = rpc.call_metadata(self._token, Tenant(org_id))
-        try:
-            return await getattr(self._stub, method)(
-                request, metadata=metadata, timeout=self._timeout
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise errors.from_rpc_error(exc) from None
-
-    async def close(self) -> None:
-        await self._channel.close()
+        return await self.call(Tenant(org_id), method, request)
