@@ -13,9 +13,8 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-import grpc
 from spooled_common import errors, plans, rpc
 from spooled_common.tenant import Tenant
 from spooled_proto.spooled.internal.v1 import billing_pb2 as pb
@@ -101,16 +100,16 @@ class BillingLimits:
     """
 
     def __init__(self, addr: str, token: str, *, cache_secs: float = 5.0) -> None:
-        self._channel = rpc.internal_channel(addr)
-        self._stub = billing_pb2_grpc.BillingStub(self._channel)
-        self._token = token
+        self._billing = rpc.InternalClient(
+            addr, token, billing_pb2_grpc.BillingStub, timeout=CALL_TIMEOUT_S
+        )
         self._cache_secs = cache_secs
         self._cache: dict[str, tuple[float, plans.PlanLimits]] = {}
         self._lanes: dict[str, _Lane] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def _md(self, org_id: str) -> tuple[tuple[str, str], ...]:
-        return rpc.call_metadata(self._token, Tenant(org_id))
+    async def _call(self, org_id: str, method: str, request: Any) -> Any:
+        return await self._billing.call(Tenant(org_id), method, request)
 
     def cached(self, org_id: str) -> plans.PlanLimits | None:
         hit = self._cache.get(org_id)
@@ -181,33 +180,19 @@ class BillingLimits:
 
     async def _reserve_once(self, org_id: str, count: int, largest_payload: int) -> Reservation:
         request = pb.ReserveJobsRequest(count=count, largest_payload_bytes=largest_payload)
-        try:
-            reply = await self._stub.ReserveJobs(
-                request, metadata=self._md(org_id), timeout=CALL_TIMEOUT_S
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise errors.from_rpc_error(exc) from None
+        reply = await self._call(org_id, "ReserveJobs", request)
         limits = plans.from_message(reply.limits)
         self._remember(org_id, limits)
         return Reservation(int(reply.reserved), reply.day, limits)
 
     async def refund(self, org_id: str, count: int, day: str) -> None:
-        request = pb.RefundJobsRequest(count=count, day=day)
-        try:
-            await self._stub.RefundJobs(request, metadata=self._md(org_id), timeout=CALL_TIMEOUT_S)
-        except grpc.aio.AioRpcError as exc:
-            raise errors.from_rpc_error(exc) from None
+        await self._call(org_id, "RefundJobs", pb.RefundJobsRequest(count=count, day=day))
 
     async def limits(self, org_id: str) -> plans.PlanLimits:
         hit = self._cache.get(org_id)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        try:
-            reply = await self._stub.GetLimits(
-                pb.GetLimitsRequest(), metadata=self._md(org_id), timeout=CALL_TIMEOUT_S
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise errors.from_rpc_error(exc) from None
+        reply = await self._call(org_id, "GetLimits", pb.GetLimitsRequest())
         limits = plans.from_message(reply.limits)
         self._remember(org_id, limits)
         return limits
@@ -218,7 +203,7 @@ class BillingLimits:
         self._cache[org_id] = (time.monotonic() + self._cache_secs, limits)
 
     async def close(self) -> None:
-        await self._channel.close()
+        await self._billing.close()
 
 
 def _fail_all(
