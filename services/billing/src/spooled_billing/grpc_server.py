@@ -132,10 +132,6 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
 def build_server(
     servicer: BillingServicer, token: str
 ) -> tuple[grpc.aio.Server, health.HealthServicer]:
-    """The gRPC server with the internal-token gate, health and reflection."""
-    server = grpc.aio.server(
-        interceptors=rpc.server_interceptors(token), options=rpc.CHANNEL_OPTIONS
+    return rpc.internal_server(
+        billing_pb2_grpc.add_BillingServicer_to_server, servicer, token, SERVICE_NAME
     )
-    billing_pb2_grpc.add_BillingServicer_to_server(servicer, server)
-    health_servicer = rpc.add_health_and_reflection(server, [SERVICE_NAME])
-    return server, health_servicer

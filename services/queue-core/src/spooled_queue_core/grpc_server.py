@@ -442,10 +442,6 @@ def _settled(s: Settled) -> pb.SettleResponse:
 def build_server(
     servicer: QueueCoreServicer, token: str
 ) -> tuple[grpc.aio.Server, health.HealthServicer]:
-    """The gRPC server with the internal-token gate, health and reflection."""
-    server = grpc.aio.server(
-        interceptors=rpc.server_interceptors(token), options=rpc.CHANNEL_OPTIONS
+    return rpc.internal_server(
+        queue_core_pb2_grpc.add_QueueCoreServicer_to_server, servicer, token, SERVICE_NAME
     )
-    queue_core_pb2_grpc.add_QueueCoreServicer_to_server(servicer, server)
-    health_servicer = rpc.add_health_and_reflection(server, [SERVICE_NAME])
-    return server, health_servicer

@@ -121,10 +121,6 @@ class SchedulerServicer(scheduler_pb2_grpc.SchedulerServicer):
 def build_server(
     servicer: SchedulerServicer, token: str
 ) -> tuple[grpc.aio.Server, health.HealthServicer]:
-    """The gRPC server with the internal-token gate, health and reflection."""
-    server = grpc.aio.server(
-        interceptors=rpc.server_interceptors(token), options=rpc.CHANNEL_OPTIONS
+    return rpc.internal_server(
+        scheduler_pb2_grpc.add_SchedulerServicer_to_server, servicer, token, SERVICE_NAME
     )
-    scheduler_pb2_grpc.add_SchedulerServicer_to_server(servicer, server)
-    health_servicer = rpc.add_health_and_reflection(server, [SERVICE_NAME])
-    return server, health_servicer

@@ -166,10 +166,6 @@ class WebhooksServicer(webhooks_pb2_grpc.WebhooksServicer):
 def build_server(
     servicer: WebhooksServicer, token: str
 ) -> tuple[grpc.aio.Server, health.HealthServicer]:
-    """The gRPC server with the internal-token gate, health and reflection."""
-    server = grpc.aio.server(
-        interceptors=rpc.server_interceptors(token), options=rpc.CHANNEL_OPTIONS
+    return rpc.internal_server(
+        webhooks_pb2_grpc.add_WebhooksServicer_to_server, servicer, token, SERVICE_NAME
     )
-    webhooks_pb2_grpc.add_WebhooksServicer_to_server(servicer, server)
-    health_servicer = rpc.add_health_and_reflection(server, [SERVICE_NAME])
-    return server, health_servicer
