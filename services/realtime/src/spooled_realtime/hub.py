@@ -111,6 +111,10 @@ class Hub:
         self._url = nats_url
         self._buffer = buffer
         self._subs: dict[str, set[Subscriber]] = {}
+        #: Subject tokens of the organizations with a subscriber here: every event
+        #: of the stream reaches this process, most for nobody, and those are
+        #: dropped on their subject before their body is parsed.
+        self._listening: set[str] = set()
         self._nc: NatsClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
@@ -143,6 +147,7 @@ class Hub:
     def register(self, org_id: str) -> Subscriber:
         sub = Subscriber(org_id, self._buffer)
         self._subs.setdefault(org_id, set()).add(sub)
+        self._listening.add(token(org_id))
         return sub
 
     def unregister(self, sub: Subscriber) -> None:
@@ -151,6 +156,7 @@ class Hub:
             subs.discard(sub)
             if not subs:
                 del self._subs[sub.org_id]
+                self._listening.discard(token(sub.org_id))
 
     def close_all(self, reason: str) -> None:
         for subs in self._subs.values():
@@ -160,6 +166,11 @@ class Hub:
     def dispatch(self, event: Event) -> None:
         for sub in tuple(self._subs.get(event.org_id, ())):
             sub.offer(event)
+
+    def listening(self, subject: str) -> bool:
+        """Whether anyone here wants events on ``subject`` (spooled.events.<org>.<queue>.<event>)."""
+        parts = subject.split(".", 3)
+        return len(parts) > 2 and parts[2] in self._listening
 
     # -- NATS ----------------------------------------------------------------------
     async def _run(self) -> None:
@@ -232,6 +243,8 @@ class Hub:
             return
         self._last_seq = seq
         metrics.EVENTS_RECEIVED.inc()
+        if not self.listening(msg.subject):
+            return
         event = parse(msg.data, seq)
         if event is None:
             return
