@@ -18,7 +18,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from e2e.conftest import _PLAN_ENV, _WEBHOOK_ENV, Db, Org, create_org
+
+# db and make_org are the e2e session fixtures, bound here to this folder's supervised `stack`.
+from e2e.conftest import _PLAN_ENV, _WEBHOOK_ENV, Org, db, make_org  # noqa: F401
 from spooled_testing.stack import Stack, running_stack
 
 #: A crashed scheduler leader is replaced within one lease TTL; 3 s (default 15 s)
@@ -74,29 +76,6 @@ def supervisor(stack: Stack) -> Iterator[Supervisor]:
         sup.stop()
 
 
-@pytest.fixture(scope="session")
-def db(stack: Stack) -> Iterator[Db]:
-    d = Db(stack.database_url)
-    try:
-        yield d
-    finally:
-        d.close()
-
-
-@pytest.fixture(scope="session")
-def make_org(stack: Stack) -> Iterator[Callable[..., Org]]:
-    made: list[Org] = []
-
-    def make(prefix: str = "chaos") -> Org:
-        org = create_org(stack, prefix)
-        made.append(org)
-        return org
-
-    yield make
-    for org in made:
-        org.close()
-
-
 @pytest.fixture
-def fresh_org(make_org: Callable[..., Org]) -> Org:
-    return make_org()
+def fresh_org(make_org: Callable[..., Org]) -> Org:  # noqa: F811
+    return make_org("chaos")
