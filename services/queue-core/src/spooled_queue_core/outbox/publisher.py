@@ -116,7 +116,8 @@ class Publisher:
         """The JetStream context, connected and with the stream in place.
 
         The relay calls it before starting a window of publishes, so they do
-        not each look the stream up at once.
+        not each look the stream up at once, and each one's message is in the
+        write buffer before it first waits (the window leaves in row order).
 
         Raises:
             PublishError: not connected, or the stream could not be checked.
