@@ -27,6 +27,7 @@ from spooled_common.tenant import Tenant
 from spooled_queue_core import db
 from spooled_queue_core.app import build_services
 from spooled_queue_core.outbox import OutboxRelay, RelaySettings, metrics, wire
+from spooled_queue_core.outbox.publisher import Publisher, PublishError
 from spooled_queue_core.testing import claim_one, enqueue, make_settings
 from spooled_queue_core.wakeup import Wakeup
 from spooled_testing.nats import NatsServer
@@ -262,6 +263,114 @@ class TestRelay:
         relay = await OutboxRelay(dsn, RelaySettings(NATS_URL="")).start()
         assert not relay.is_leader
         await relay.stop()
+
+
+class FailOnce(Publisher):
+    """Fails the publish of one message id, once: refused, or stored with its ack lost."""
+
+    def __init__(self, settings: RelaySettings, *, stored: bool) -> None:
+        super().__init__(settings)
+        self.target = ""
+        self.stored = stored
+        self.failed = False
+
+    async def publish(
+        self, subject: str, body: bytes, msg_id: str, extra_headers: dict[str, str] | None = None
+    ) -> None:
+        if msg_id == self.target and not self.failed:
+            self.failed = True
+            if self.stored:
+                await super().publish(subject, body, msg_id, extra_headers)
+            raise PublishError(f"injected failure of {msg_id}")
+        await super().publish(subject, body, msg_id, extra_headers)
+
+
+async def stamped(pool: asyncpg.Pool) -> set[int]:
+    async with maintenance_tx(pool) as conn:
+        rows = await conn.fetch("SELECT id FROM core.outbox WHERE published_at IS NOT NULL")
+    return {r["id"] for r in rows}
+
+
+class TestWindows:
+    @pytest.mark.parametrize("window", [1, 16])
+    async def test_many_jobs_events_reach_the_stream_each_job_in_order(
+        self, window: int, dsn: str, pool: asyncpg.Pool, nats_server: NatsServer
+    ) -> None:
+        org = f"org-{uuid.uuid4()}"
+        jobs = [f"job-{i}" for i in range(40)]
+        # As workers interleave them: bulk creates, then starts and completions
+        # of a few jobs at a time, with some jobs' events right next to each other.
+        events = [(j, "job.created") for j in jobs]
+        for i in range(0, len(jobs), 5):
+            group = jobs[i : i + 5]
+            events += [(j, "job.started") for j in group]
+            events += [e for j in group for e in ((j, "job.progress"), (j, "job.completed"))]
+        ids = await add_events(pool, org, events)
+        relay = await OutboxRelay(
+            dsn,
+            relay_settings(nats_server.url, OUTBOX_PUBLISH_WINDOW=window, OUTBOX_BATCH_SIZE=50),
+        ).start()
+        try:
+            await wait_until(lambda: _none(unpublished(pool)), what="all rows published")
+        finally:
+            await relay.stop()
+
+        msgs = await stream_messages(nats_server.url, org)
+        got = bodies(msgs)
+        # Nothing failed, so even across jobs the stream kept id order.
+        assert [b["outbox_id"] for b in got] == ids
+        assert len({m.headers["Nats-Msg-Id"] for m in msgs}) == len(ids)
+        for job in jobs:
+            assert [b["event"] for b in got if b["aggregate"] == job] == [
+                "job.created",
+                "job.started",
+                "job.progress",
+                "job.completed",
+            ]
+
+    @pytest.mark.parametrize("stored", [False, True], ids=["refused", "ack-lost"])
+    async def test_a_failure_inside_a_window_holds_back_only_its_own_job(
+        self, stored: bool, dsn: str, pool: asyncpg.Pool, nats_server: NatsServer
+    ) -> None:
+        org = f"org-{uuid.uuid4()}"
+        lifecycle = ["job.created", "job.started", "job.completed"]
+        # Windows: [a1 b1 c1 d1] [a2 b2 c2 d2] [a3 b3 c3 d3]; b2 fails.
+        ids = await add_events(pool, org, [(j, e) for e in lifecycle for j in "abcd"])
+        row = dict(zip([f"{j}{n}" for n in "123" for j in "abcd"], ids, strict=True))
+        settings = relay_settings(nats_server.url)
+        publisher = FailOnce(settings, stored=stored)
+        relay = OutboxRelay(dsn, settings, publisher=publisher)
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("SELECT set_config('app.maintenance', 'on', false)")
+            namespace = str(
+                await conn.fetchval(
+                    "SELECT oid FROM pg_database WHERE datname = current_database()"
+                )
+            )
+            publisher.target = wire.msg_id(namespace, row["b2"])
+
+            with pytest.raises(PublishError, match="injected"):
+                await relay.relay_once(conn, namespace)
+            # b2's window neighbours are stamped; b2 and the window after it
+            # (b3 with it) wait for the next round.
+            first_two = {i for name, i in row.items() if name[1] in "12"}
+            assert await stamped(pool) == first_two - {row["b2"]}
+
+            await relay.relay_once(conn, namespace)
+            assert await unpublished(pool) == 0
+        finally:
+            await conn.close()
+            await relay.publisher.close()
+
+        msgs = await stream_messages(nats_server.url, org)
+        got = bodies(msgs)
+        assert sorted(b["outbox_id"] for b in got) == ids  # each once, b2 included
+        assert len({m.headers["Nats-Msg-Id"] for m in msgs}) == len(ids)
+        for job in "abcd":
+            assert [b["event"] for b in got if b["aggregate"] == job] == lifecycle
+        # A refused b2 is stored after its window; a lost ack's copy stays in its place.
+        assert [b["outbox_id"] for b in got].index(row["b2"]) == (5 if stored else 7)
 
 
 async def _none(count: Any) -> bool:

@@ -1,14 +1,19 @@
-"""The relay's own NATS connection: ensure the stream, publish one event, wait for its ack.
+"""The relay's own NATS connection: ensure the stream, publish an event, wait for its ack.
 
-Publishing is strictly one message at a time: the next event is sent only
-after JetStream acknowledged the previous one, so the stream holds events in
-outbox order and a failure never lets a later event overtake an earlier one.
+:meth:`Publisher.publish` awaits one event's ack. The relay runs several at
+once, but only for events of different aggregates, and publishes a later event
+of an aggregate only after the earlier one was acked (relay.py, "Order."). So
+this connection never has to keep two events of one aggregate in order: it
+only sends messages in the order they were published, and nothing is buffered
+while it is down (an unacked event is retried from the outbox).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 
 import nats
 import nats.errors
@@ -107,6 +112,24 @@ class Publisher:
             log.info("created JetStream stream %s", wire.STREAM)
         self._stream_ready = True
 
+    async def ready(self) -> JetStreamContext:
+        """The JetStream context, connected and with the stream in place.
+
+        The relay calls it before starting a window of publishes, so they do
+        not each look the stream up at once, and each one's message is in the
+        write buffer before it first waits (the window leaves in row order).
+
+        Raises:
+            PublishError: not connected, or the stream could not be checked.
+        """
+        if self._nc is None or not self._nc.is_connected:
+            raise PublishError("NATS is not connected")
+        with self._publish_errors():
+            await self.ensure_stream()
+        if self._js is None:
+            self._js = self._nc.jetstream(timeout=self._settings.publish_timeout_secs)
+        return self._js
+
     async def publish(
         self, subject: str, body: bytes, msg_id: str, extra_headers: dict[str, str] | None = None
     ) -> None:
@@ -117,14 +140,15 @@ class Publisher:
         Raises:
             PublishError: not connected, timed out, or refused; nothing to undo.
         """
-        if self._nc is None or not self._nc.is_connected:
-            raise PublishError("NATS is not connected")
+        js = await self.ready()
+        headers = {"Nats-Msg-Id": msg_id, **(extra_headers or {})}
+        with self._publish_errors():
+            await js.publish(subject, body, stream=wire.STREAM, headers=headers)
+
+    @contextlib.contextmanager
+    def _publish_errors(self) -> Iterator[None]:
         try:
-            await self.ensure_stream()
-            if self._js is None:
-                self._js = self._nc.jetstream(timeout=self._settings.publish_timeout_secs)
-            headers = {"Nats-Msg-Id": msg_id, **(extra_headers or {})}
-            await self._js.publish(subject, body, stream=wire.STREAM, headers=headers)
+            yield
         except nats.js.errors.NoStreamResponseError as exc:
             # The stream vanished (e.g. NATS restarted without its store): recreate next time.
             self._stream_ready = False

@@ -8,9 +8,19 @@ rolled back, and an outage of NATS delays events without losing any.
   a session advisory lock relays. The lock lives on the relay's own connection
   and Postgres releases it the moment that connection dies, so another replica
   takes over within ``leader_retry_secs``.
-* **Order.** Rows go out in id order, one publish at a time, each waiting for
-  JetStream's ack; the first failure ends the batch. The published prefix is
-  stamped ``published_at``; the rest is retried after a backoff.
+* **Order.** A batch (rows in id order) is cut into windows: runs of
+  consecutive rows of different aggregates (the job, queue, worker or workflow
+  of one organization), at most ``publish_window`` long. A window's publishes
+  are sent in row order on the one connection and awaited together; the next
+  window starts only once every row of this one was acked. Should any fail,
+  the window's acked rows are stamped ``published_at`` (no row depends on a
+  row of another aggregate) and the batch ends: the failed rows and the later
+  windows are retried after a backoff. Hence, strictly per aggregate, an event
+  is published only after JetStream acked the aggregate's earlier events:
+  never alongside them, never ahead of them. Across aggregates the stream
+  follows id order unless a publish fails; a retried row then lands after
+  later rows of other aggregates. ``publish_window`` = 1 publishes one row at
+  a time, in id order, as a strict total order.
 * **Once in the stream.** ``Nats-Msg-Id`` names the row, so a row published but
   not yet stamped (crash, lost DB connection, leader change) is dropped by
   JetStream's duplicate window when it is published again.
@@ -30,6 +40,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Sequence
 
 import asyncpg
 from spooled_common import aio, tracing
@@ -39,6 +50,7 @@ from spooled_queue_core.db import QUERIES as Q
 from spooled_queue_core.outbox import metrics, wire
 from spooled_queue_core.outbox.publisher import Publisher, PublishError
 from spooled_queue_core.outbox.settings import RelaySettings
+from spooled_queue_core.outbox.windows import sequence_key, windows
 from spooled_queue_core.wakeup import CHANNEL as JOBS_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -188,23 +200,22 @@ class OutboxRelay:
                 await aio.wait_event(self._wake, s.poll_interval_secs)
 
     async def relay_once(self, conn: asyncpg.Connection, namespace: str) -> bool:
-        """Publish the next batch in id order; True when it was full (more may wait).
+        """Publish the next batch, window by window; True when it was full (more may wait).
 
         Raises:
-            PublishError: at the first event NATS did not take; the events before
-                it are stamped published, it and the rest stay for the next try.
+            PublishError: in the first window with an event NATS did not take;
+                the events acked so far (earlier windows and the rest of this
+                one) are stamped published, the others stay for the next try.
         """
-        rows = await conn.fetch(
-            Q.outbox_next_batch, self.settings.batch_size, timeout=STATEMENT_TIMEOUT_SECS
-        )
+        s = self.settings
+        rows = await conn.fetch(Q.outbox_next_batch, s.batch_size, timeout=STATEMENT_TIMEOUT_SECS)
         metrics.OUTBOX_LAG.set(rows[0]["age_secs"] if rows else 0)
         if rows and not self.publisher.connected:
             await self._connect_nats()
         done: list[int] = []
         try:
-            for row in rows:
-                await self._publish(row, namespace)
-                done.append(row["id"])
+            for window in windows(rows, s.publish_window, sequence_key):
+                await self._publish_window(window, namespace, done)
         finally:
             if done:
                 await conn.execute(Q.outbox_mark_published, done, timeout=STATEMENT_TIMEOUT_SECS)
@@ -212,7 +223,34 @@ class OutboxRelay:
         if self._failures:
             log.info("outbox relay publishing again after %d failed attempt(s)", self._failures)
             self._failures = 0
-        return len(rows) == self.settings.batch_size
+        return len(rows) == s.batch_size
+
+    async def _publish_window(
+        self, window: Sequence[asyncpg.Record], namespace: str, acked: list[int]
+    ) -> None:
+        """Publish rows of different aggregates together; adds the ids JetStream stored to ``acked``.
+
+        Raises:
+            PublishError: the first failure in row order, once every publish has ended.
+        """
+        # A lone row needs no task: a window of 1 then costs what a publish did before windows.
+        if len(window) == 1:
+            await self._publish(window[0], namespace)
+            acked.append(window[0]["id"])
+            return
+        await self.publisher.ready()
+        # Tasks start in creation order and each publish is in the client's
+        # write buffer before it first waits, so the messages leave in row
+        # order, written together by one flush.
+        tasks = [asyncio.create_task(self._publish(row, namespace)) for row in window]
+        try:
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            # Also on cancellation: whatever was acked by then is stamped.
+            acked.extend(row["id"] for row, task in zip(window, tasks, strict=True) if _ok(task))
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _publish(self, row: asyncpg.Record, namespace: str) -> None:
         subject = wire.subject(row["organization_id"], row["queue_name"], row["event_type"])
@@ -263,6 +301,10 @@ class OutboxRelay:
         backlog = await conn.fetchrow(Q.outbox_backlog, timeout=STATEMENT_TIMEOUT_SECS)
         metrics.OUTBOX_PENDING.set(backlog["pending"])
         return deleted
+
+
+def _ok(task: asyncio.Task[None]) -> bool:
+    return task.done() and not task.cancelled() and task.exception() is None
 
 
 def _body(row: asyncpg.Record) -> bytes:

@@ -7,6 +7,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Defaults, named so code and docs agree.
 DEFAULT_BATCH_SIZE = 256
+DEFAULT_PUBLISH_WINDOW = 256
 DEFAULT_POLL_INTERVAL_SECS = 0.2
 DEFAULT_RETENTION_SECS = 3600
 DEFAULT_STREAM_MAX_AGE_SECS = 24 * 3600
@@ -21,6 +22,11 @@ class RelaySettings(BaseSettings):
     nats_url: str = Field(default="", alias="NATS_URL")
     #: Rows read and published per round; a full batch is followed at once by the next.
     batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1, le=10_000, alias="OUTBOX_BATCH_SIZE")
+    #: Publishes awaited together, each of a different aggregate (relay.py, "Order.");
+    #: 1 publishes one event at a time. A window never spans two batches.
+    publish_window: int = Field(
+        default=DEFAULT_PUBLISH_WINDOW, ge=1, le=10_000, alias="OUTBOX_PUBLISH_WINDOW"
+    )
     #: Idle re-check when no wake-up arrives (enqueues NOTIFY; settlements do not).
     poll_interval_secs: float = Field(
         default=DEFAULT_POLL_INTERVAL_SECS, gt=0, alias="OUTBOX_POLL_INTERVAL_SECS"
