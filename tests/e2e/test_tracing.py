@@ -17,7 +17,7 @@ Expected tree of the job's trace (service: span)::
           ├ queue-core: job.claim     (links to the worker's claim request, another trace)
           ├ queue-core: job.complete  (links to the worker's complete request)
           └ queue-core: publish job.completed
-            ├ realtime: process job.completed
+            ├ realtime: process job.completed   (someone is listening: an SSE stream)
             └ webhooks: process job.completed
               └ webhooks: deliver job.completed  (the completion webhook POST)
 """
@@ -34,7 +34,8 @@ from spooled.grpc.stubs import EnqueueRequest, QueueServiceStub
 from spooled_testing.otlp import OtlpReceiver, ReceivedSpan
 from spooled_testing.receiver import WebhookReceiver
 
-from .conftest import WORKER, Org, expect, unique
+from .conftest import API, WORKER, Org, expect, unique, wait_for
+from .sse import SseClient
 
 GATEWAY, CORE = "spooled-api-gateway", "spooled-queue-core"
 WEBHOOKS, REALTIME = "spooled-webhooks", "spooled-realtime"
@@ -96,6 +97,27 @@ def test_one_trace_covers_a_job_from_post_to_its_completion_webhook(
     receiver: WebhookReceiver,
 ) -> None:
     queue = unique("traced")
+    # Realtime fans an event out only to the streams open on it (events of
+    # organizations nobody listens to are dropped unparsed, with no span).
+    sse = SseClient(
+        f"{org.stack.base_url}{API}/events?queue={queue}",
+        {"Authorization": f"Bearer {org.api_key}"},
+    )
+    try:
+        assert sse.connected.wait(TIMEOUT), f"no SSE stream (status {sse.status})"
+        _run_traced_job(org, http, otlp, receiver, sse, queue)
+    finally:
+        sse.close()
+
+
+def _run_traced_job(
+    org: Org,
+    http: httpx.Client,
+    otlp: OtlpReceiver,
+    receiver: WebhookReceiver,
+    sse: SseClient,
+    queue: str,
+) -> None:
     traceparent, trace_id, caller_span = caller_context()
     r = http.post(
         "/jobs",
@@ -208,6 +230,14 @@ def test_one_trace_covers_a_job_from_post_to_its_completion_webhook(
     assert delivered.attributes["spooled.webhook.attempt"] == 1
     # Realtime fans the same event out to live streams, in the same trace.
     tree.child(completed, REALTIME, "process job.completed")
+    wait_for(
+        lambda: any(
+            e.get("type") == "JobCompleted" and e.get("data", {}).get("job_id") == job_id
+            for e in sse.envelopes()
+        ),
+        timeout=TIMEOUT,
+        desc="the completion on the SSE stream",
+    )
 
     # Resource attributes name each service and its version.
     for span in (post, rpc_in, delivered):
