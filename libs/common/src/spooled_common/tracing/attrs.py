@@ -38,6 +38,9 @@ WORKER_ID = "spooled.worker_id"
 #: A job's status after the operation (completed, pending for a retry, deadletter).
 JOB_STATUS = "spooled.job.status"
 EVENT = "spooled.event"
+SCHEDULE_ID = "spooled.schedule_id"
+#: The cron tick a scheduler firing is for (ISO 8601, UTC).
+SCHEDULE_TICK = "spooled.schedule.tick"
 #: Jobs a batch call (claim, bulk create) touched.
 BATCH_SIZE = "spooled.batch_size"
 WEBHOOK_ID = "spooled.webhook_id"

@@ -23,7 +23,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-from spooled_common import errors
+from opentelemetry import trace
+from spooled_common import errors, tracing
 from spooled_common.db import maintenance_tx
 
 from spooled_scheduler import metrics
@@ -206,9 +207,7 @@ class Firer:
                         f"{status} (overlap_policy=skip)",
                     )
                     return None, previous_job
-            job_id = await self._core.create_job(
-                org, JobRequest.from_schedule(row, tick_key(row["id"], tick))
-            )
+            job_id = await self._enqueue(row, tick)
         except errors.AppError as exc:
             if _retryable(exc):
                 metrics.TICKS.labels("deferred").inc()
@@ -218,6 +217,27 @@ class Firer:
             return None, previous_job
         recorded = await self._record(conn, row, tick, now, "completed", job_id=job_id)
         return (job_id if recorded else None), job_id
+
+    async def _enqueue(self, row: asyncpg.Record, tick: datetime) -> str:
+        """CreateJob for one tick, in a trace of its own that the job then carries.
+
+        A cron job has no caller whose trace it could join: this span is the
+        root its claim, completion and webhooks continue (docs/observability.md).
+        """
+        attributes = {
+            tracing.attrs.ORG_ID: row["organization_id"],
+            tracing.attrs.QUEUE: row["queue_name"],
+            tracing.attrs.SCHEDULE_ID: str(row["id"]),
+            tracing.attrs.SCHEDULE_TICK: _iso(tick),
+        }
+        with tracing.tracer().start_as_current_span(
+            "schedule.fire", kind=trace.SpanKind.INTERNAL, attributes=attributes
+        ) as span:
+            job_id = await self._core.create_job(
+                row["organization_id"], JobRequest.from_schedule(row, tick_key(row["id"], tick))
+            )
+            span.set_attribute(tracing.attrs.JOB_ID, job_id)
+            return job_id
 
     @staticmethod
     async def _record(
