@@ -10,7 +10,9 @@ from datetime import timedelta
 
 import asyncpg
 import pytest
-from spooled_common import timefmt
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from spooled_common import timefmt, tracing
 from spooled_common.db import create_pool
 from spooled_common.migrate import migrate
 from spooled_common.tenant import Tenant
@@ -142,3 +144,41 @@ class TestDueJobs:
         assert not waiter.done()
         assert await env.due.run_once() == 1
         assert [r["id"] for r in await asyncio.wait_for(waiter, 10)] == [job_id]
+
+
+class TestTraceContext:
+    """A job the reaper dead-letters keeps its trace: the job.failed event (and so its
+    completion webhook) continues the enqueue's trace, as a worker's own failure does."""
+
+    async def _traced_job(self, env: Env, worker: str = "w1") -> tuple[str, str]:
+        with tracing.tracer().start_as_current_span("enqueue", kind=trace.SpanKind.SERVER):
+            job_id = await enqueue(env.services, env.tenant, max_retries=0)
+        await claim_one(env.services, env.tenant, worker=worker)
+        traceparent = (await job_row(env.pool, job_id))["traceparent"]
+        assert traceparent, "the enqueue stored no trace context"
+        return job_id, traceparent
+
+    async def _failed_event(self, env: Env, job_id: str) -> str | None:
+        [row] = await sql(
+            env.pool,
+            "SELECT traceparent FROM core.outbox WHERE aggregate = $1 AND event_type = 'job.failed'",
+            job_id,
+        )
+        return row["traceparent"]  # type: ignore[no-any-return]
+
+    async def test_an_expired_lease(self, env: Env, span_exporter: InMemorySpanExporter) -> None:
+        job_id, traceparent = await self._traced_job(env)
+        await expire_lease(env.pool, job_id)
+        assert (await env.reaper.run_once()).deadlettered == 1
+        assert await self._failed_event(env, job_id) == traceparent
+
+    async def test_a_silent_worker(self, env: Env, span_exporter: InMemorySpanExporter) -> None:
+        worker = await env.services.workers.register(env.tenant, NewWorker("q", "host-1"))
+        job_id, traceparent = await self._traced_job(env, worker=worker["id"])
+        await sql(
+            env.pool,
+            "UPDATE core.workers SET last_heartbeat = now() - interval '5 min' WHERE id = $1",
+            worker["id"],
+        )
+        assert (await env.reaper.run_once()).released_jobs == 1
+        assert await self._failed_event(env, job_id) == traceparent

@@ -820,7 +820,8 @@ WITH expired AS (
     FROM expired
     WHERE j.id = expired.id
     RETURNING j.id, j.organization_id, j.queue_name, j.status, j.retry_count, j.payload,
-              j.last_error, j.dependencies_met, j.completion_webhook, j.completion_webhook_secret
+              j.last_error, j.dependencies_met, j.completion_webhook, j.completion_webhook_secret,
+              j.traceparent
 ), dlq AS (
     INSERT INTO core.dead_letter_queue
         (job_id, organization_id, queue_name, reason, original_payload, error_details)
@@ -835,7 +836,9 @@ WITH expired AS (
                               'organization_id', organization_id)
     FROM upd
 ), events AS (
-    INSERT INTO core.outbox (organization_id, aggregate, queue_name, event_type, payload)
+    -- The job's own trace (the reaper's transaction has none), as settlements do.
+    INSERT INTO core.outbox
+        (organization_id, aggregate, queue_name, event_type, payload, traceparent)
     SELECT organization_id, id, queue_name, 'job.failed',
            jsonb_build_object('job_id', id, 'queue_name', queue_name, 'status', status,
                               'error', last_error, 'retry_count', retry_count)
@@ -843,7 +846,8 @@ WITH expired AS (
            -- is internal; webhooks never forwards the secret).
            || jsonb_strip_nulls(jsonb_build_object(
                'completion_webhook', completion_webhook,
-               'completion_webhook_secret', completion_webhook_secret))
+               'completion_webhook_secret', completion_webhook_secret)),
+           traceparent
     FROM upd WHERE status = 'deadletter'
 ), wake AS (
     SELECT count(pg_notify($2, q.organization_id || E'\t' || q.queue_name)) AS n
@@ -885,7 +889,8 @@ WITH stale AS (
     WHERE j.assigned_worker_id = offline.id AND j.organization_id = offline.organization_id
       AND j.status = 'processing'
     RETURNING j.id, j.organization_id, j.queue_name, j.status, j.retry_count, j.payload,
-              j.last_error, j.dependencies_met, j.completion_webhook, j.completion_webhook_secret
+              j.last_error, j.dependencies_met, j.completion_webhook, j.completion_webhook_secret,
+              j.traceparent
 ), dlq AS (
     INSERT INTO core.dead_letter_queue
         (job_id, organization_id, queue_name, reason, original_payload, error_details)
@@ -900,7 +905,9 @@ WITH stale AS (
                               'organization_id', organization_id)
     FROM released
 ), events AS (
-    INSERT INTO core.outbox (organization_id, aggregate, queue_name, event_type, payload)
+    -- The job's own trace (the reaper's transaction has none), as settlements do.
+    INSERT INTO core.outbox
+        (organization_id, aggregate, queue_name, event_type, payload, traceparent)
     SELECT organization_id, id, queue_name, 'job.failed',
            jsonb_build_object('job_id', id, 'queue_name', queue_name, 'status', status,
                               'error', last_error, 'retry_count', retry_count)
@@ -908,7 +915,8 @@ WITH stale AS (
            -- is internal; webhooks never forwards the secret).
            || jsonb_strip_nulls(jsonb_build_object(
                'completion_webhook', completion_webhook,
-               'completion_webhook_secret', completion_webhook_secret))
+               'completion_webhook_secret', completion_webhook_secret)),
+           traceparent
     FROM released WHERE status = 'deadletter'
 ), wake AS (
     SELECT count(pg_notify($3, q.organization_id || E'\t' || q.queue_name)) AS n
