@@ -18,8 +18,10 @@ from spooled_gateway.schemas.common import (
     Priority,
     QueueName,
     RequestModel,
+    ResponseModel,
     TimeoutSecs,
 )
+from spooled_gateway.schemas.jobs import JobStatus
 
 _KEY = re.compile(r"[A-Za-z0-9_-]{1,100}")
 #: Dependencies of one job (upstream: 1..100 ids on POST /jobs/{id}/dependencies).
@@ -76,3 +78,30 @@ class AddDependencies(RequestModel):
 
     depends_on: Annotated[list[JobId], Field(min_length=1, max_length=MAX_DEPENDENCIES)]
     dependency_mode: DependencyMode | None = None
+
+
+# -- responses ---------------------------------------------------------------------
+
+
+class JobDependency(ResponseModel):
+    job_id: str
+    queue_name: str
+    status: JobStatus
+
+
+class JobDependencies(ResponseModel):
+    """``GET /jobs/{id}/dependencies``."""
+
+    job_id: str
+    dependencies: list[JobDependency]
+    dependents: list[JobDependency]
+    dependency_mode: DependencyMode
+    dependencies_met: bool
+
+
+class DependenciesAdded(ResponseModel):
+    """``POST /jobs/{id}/dependencies``."""
+
+    job_id: str
+    dependencies_added: int
+    dependencies_met: bool
