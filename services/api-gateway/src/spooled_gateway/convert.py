@@ -1,5 +1,9 @@
 """queue-core messages → the upstream JSON shapes (API.md §3-§7), plus the JSON response.
 
+The OpenAPI document states these shapes with the ``ResponseModel`` classes in
+``schemas/``, which nothing validates at runtime: a field changed here must change there
+too (tests/e2e/test_openapi_bodies.py and the fuzz test catch a mismatch).
+
 Speed notes, since every job response passes through here:
 
 * JSON documents (payload, result, tags, settings, metadata) arrive as JSON

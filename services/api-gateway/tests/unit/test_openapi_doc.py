@@ -33,6 +33,16 @@ PUBLIC = {
 }
 
 
+#: Operations whose success is not a JSON body, and why; every other 2xx has a schema.
+UNTYPED_SUCCESS = {
+    ("get", "/api/v1/events"): "an SSE stream (text/event-stream)",
+    ("get", "/api/v1/events/jobs/{job_id}"): "an SSE stream (text/event-stream)",
+    ("get", "/api/v1/events/queues/{name}"): "an SSE stream (text/event-stream)",
+    ("post", "/api/v1/workers/{worker_id}/heartbeat"): "200 with an empty body, as upstream",
+    ("post", "/api/v1/organizations/webhook-token/clear"): "always 400, as upstream",
+}
+
+
 @pytest.fixture(scope="module")
 def doc() -> dict[str, Any]:
     app = create_app(GatewaySettings(DATABASE_URL="postgresql://unused/unused"))  # type: ignore[call-arg]
@@ -99,3 +109,35 @@ def test_query_timestamps_refuse_numbers(value: str) -> None:
     with pytest.raises(ValidationError):
         TypeAdapter(common.QueryTimestamp).validate_python(value)
     assert TypeAdapter(common.QueryTimestamp).validate_python("2026-01-01T00:00:00Z").year == 2026
+
+
+def _json_schema(response: dict[str, Any]) -> dict[str, Any]:
+    return response.get("content", {}).get("application/json", {}).get("schema", {})
+
+
+def test_every_success_body_has_a_schema(doc: dict[str, Any]) -> None:
+    """schemathesis checks live 2xx bodies only against a schema the document gives."""
+    untyped = set()
+    for method, path, op in operations(doc):
+        success = {c: r for c, r in op["responses"].items() if c.startswith("2")}
+        assert success, (method, path)
+        if not any(code == "204" or _json_schema(r) for code, r in success.items()):
+            untyped.add((method, path))
+    assert untyped == set(UNTYPED_SUCCESS)
+
+
+def test_success_bodies_allow_fields_added_later(doc: dict[str, Any]) -> None:
+    schemas = doc["components"]["schemas"]
+    for method, path, op in operations(doc):
+        for code, response in op["responses"].items():
+            schema = _json_schema(response) if code.startswith("2") else {}
+            ref = schema.get("$ref") or schema.get("items", {}).get("$ref")
+            if ref:
+                body = schemas[ref.removeprefix("#/components/schemas/")]
+                assert body.get("additionalProperties") is True, (method, path, ref)
+
+
+def test_readiness_documents_its_503_body(doc: dict[str, Any]) -> None:
+    for path in ("/ready", "/health/ready"):
+        responses = doc["paths"][path]["get"]["responses"]
+        assert _json_schema(responses["503"]) == _json_schema(responses["200"])

@@ -23,6 +23,8 @@ from spooled_gateway import convert
 from spooled_gateway.auth.deps import require_principal
 from spooled_gateway.auth.principal import Principal
 from spooled_gateway.routes import health
+from spooled_gateway.schemas import common
+from spooled_gateway.schemas import dashboard as schemas
 
 router = APIRouter(tags=["dashboard"])
 
@@ -107,7 +109,7 @@ def summary(request: Request, d: pb.Dashboard, database: bool) -> dict[str, Any]
     }
 
 
-@router.get("/dashboard")
+@router.get("/dashboard", responses=common.documented(schemas.Dashboard, "The overview"))
 async def dashboard(
     request: Request,
     principal: Caller,
@@ -139,7 +141,10 @@ async def _running_jobs(request: Request, principal: Principal) -> list[pb.Job]:
     return found
 
 
-@router.get("/dashboard/workers")
+@router.get(
+    "/dashboard/workers",
+    responses=common.documented(list[schemas.DashboardWorker], "Workers and their jobs"),
+)
 async def dashboard_workers(request: Request, principal: Caller) -> Response:
     """Workers (newest heartbeat first), each with the ids of the jobs it holds now."""
     core = request.app.state.core

@@ -25,6 +25,7 @@ from spooled_gateway.auth.principal import Principal
 from spooled_gateway.orgs import plans
 from spooled_gateway.orgs import service as org_service
 from spooled_gateway.schemas import common
+from spooled_gateway.schemas import jobs as job_schemas
 
 router = APIRouter(tags=["jobs"])
 
@@ -64,7 +65,10 @@ def diagnosis(d: pb.Diagnosis) -> dict[str, Any]:
     }
 
 
-@router.get("/jobs/{job_id}/diagnose")
+@router.get(
+    "/jobs/{job_id}/diagnose",
+    responses=common.documented(job_schemas.Diagnosis, "What holds the job back"),
+)
 async def diagnose_job(job_id: str, request: Request, principal: Caller) -> Response:
     """Why isn't this job running? The exact blocker (queue paused, scheduled for later,
     waiting on a dependency, leased to a worker, expired, plan limit, no worker), or

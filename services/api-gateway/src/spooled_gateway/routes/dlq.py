@@ -51,7 +51,9 @@ def _scoped_queue(principal: Principal, queue_name: str | None) -> None:
         raise errors.AccessDenied("A queue-scoped API key must specify queue_name")
 
 
-@routes.get("/jobs/dlq")
+@routes.get(
+    "/jobs/dlq", responses=common.documented(list[schemas.JobSummary], "Dead-lettered jobs")
+)
 async def list_dead_letters(
     request: Request,
     principal: Caller,
@@ -86,7 +88,9 @@ async def list_dead_letters(
 
 
 @routes.post(
-    "/jobs/dlq/retry", openapi_extra=common.openapi_body(schemas.RetryDeadLetters, required=False)
+    "/jobs/dlq/retry",
+    openapi_extra=common.openapi_body(schemas.RetryDeadLetters, required=False),
+    responses=common.documented(schemas.DeadLettersRetried, "Retried and skipped ids"),
 )
 async def retry_dead_letters(request: Request, principal: Caller) -> Response:
     """Move dead letters back to pending (oldest first): ``job_ids`` > ``queue_name`` > all."""
@@ -114,7 +118,11 @@ async def retry_dead_letters(request: Request, principal: Caller) -> Response:
     )
 
 
-@routes.post("/jobs/dlq/purge", openapi_extra=common.openapi_body(schemas.PurgeDeadLetters))
+@routes.post(
+    "/jobs/dlq/purge",
+    openapi_extra=common.openapi_body(schemas.PurgeDeadLetters),
+    responses=common.documented(schemas.DeadLettersPurged, "How many were deleted"),
+)
 async def purge_dead_letters(request: Request, principal: Caller) -> Response:
     """Delete dead letters for good; ``confirm: true`` is required."""
     body = common.parse_body(schemas.PurgeDeadLetters, await request.body())

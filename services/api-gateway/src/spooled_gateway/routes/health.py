@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from spooled_gateway.core_client import CoreClient
+from spooled_gateway.schemas import common
+from spooled_gateway.schemas.health import Readiness
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +68,15 @@ async def live() -> dict[str, Any]:
     return {"status": "alive"}
 
 
-@router.get("/health/ready")
-@router.get("/ready")
+# The 503 carries the same body, not the error body every other failure has.
+_READINESS = {
+    **common.documented(Readiness, "Ready"),
+    **common.documented(Readiness, "Not ready: a dependency does not answer", 503),
+}
+
+
+@router.get("/health/ready", responses=_READINESS)
+@router.get("/ready", responses=_READINESS)
 async def ready(request: Request) -> JSONResponse:
     database, core = await asyncio.gather(
         database_ok(request), queue_core_ok(request.app.state.core)

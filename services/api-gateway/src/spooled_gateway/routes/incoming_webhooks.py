@@ -33,6 +33,7 @@ from spooled_gateway.auth.deps import require_principal
 from spooled_gateway.auth.principal import Principal
 from spooled_gateway.orgs import service as orgs
 from spooled_gateway.schemas import common, listing
+from spooled_gateway.schemas import webhooks as schemas
 
 router = APIRouter(tags=["incoming-webhooks"])
 
@@ -75,7 +76,10 @@ def _webhook_url(request: Request, org_id: str, provider: str) -> str:
 # -- the inbound log and provider secrets (authenticated; literal paths first) -----
 
 
-@router.get("/webhooks/deliveries")
+@router.get(
+    "/webhooks/deliveries",
+    responses=common.documented(list[schemas.InboundDelivery], "Accepted webhooks"),
+)
 async def list_inbound_deliveries(
     request: Request,
     principal: Caller,
@@ -112,7 +116,10 @@ async def list_inbound_deliveries(
     )
 
 
-@router.get("/webhooks/providers")
+@router.get(
+    "/webhooks/providers",
+    responses=common.documented(list[schemas.ProviderStatus], "One row per provider"),
+)
 async def list_providers(request: Request, principal: Caller) -> Response:
     """Each provider's ingestion URL and whether its credential is configured."""
     out = []
@@ -137,7 +144,11 @@ def _signed_provider(provider: str) -> str:
     return provider
 
 
-@router.put("/webhooks/providers/{provider}", openapi_extra=common.openapi_body(ProviderSecret))
+@router.put(
+    "/webhooks/providers/{provider}",
+    openapi_extra=common.openapi_body(ProviderSecret),
+    responses=common.documented(schemas.ProviderStatus, "Configured"),
+)
 async def set_provider_secret(provider: str, request: Request, principal: Caller) -> Response:
     """Set the signing secret GitHub or Stripe signs this org's webhooks with."""
     body = common.parse_body(ProviderSecret, await request.body())
@@ -165,7 +176,10 @@ async def clear_provider_secret(provider: str, request: Request, principal: Call
 # -- ingestion (public: the signature authenticates) ---------------------------------
 
 
-@router.post("/webhooks/{org_id}/{provider}")
+@router.post(
+    "/webhooks/{org_id}/{provider}",
+    responses=common.documented(schemas.WebhookIngested, "The job created (or found again)"),
+)
 async def ingest(org_id: str, provider: str, request: Request) -> Response:
     """Verify, create a job in the routed queue, log it: ``{job_id, queue_name, status}``."""
     if provider not in PROVIDERS:

@@ -72,7 +72,10 @@ def _webhook(settings: GatewaySettings, url: str | None) -> str | None:
     "/jobs",
     status_code=201,
     openapi_extra=common.openapi_body(schemas.CreateJob),
-    responses={200: {"description": "Idempotent hit: the existing job's id"}},
+    responses={
+        201: {"model": schemas.JobCreated, "description": "Enqueued"},
+        200: {"model": schemas.JobCreated, "description": "Idempotent hit: the existing job's id"},
+    },
 )
 async def create_job(request: Request, principal: Caller) -> Response:
     """Enqueue one job: 201 ``{id, created: true}``, or 200 ``{id, created: false}`` on a
@@ -88,7 +91,11 @@ async def create_job(request: Request, principal: Caller) -> Response:
     )
 
 
-@router.post("/jobs/bulk", openapi_extra=common.openapi_body(schemas.BulkCreateJobs))
+@router.post(
+    "/jobs/bulk",
+    openapi_extra=common.openapi_body(schemas.BulkCreateJobs),
+    responses=common.documented(schemas.BulkJobsResult, "Per-item outcome"),
+)
 async def bulk_create_jobs(request: Request, principal: Caller) -> Response:
     """Enqueue 1..100 jobs into one queue; per-item outcome, HTTP 200 even if some failed."""
     body = common.parse_body(schemas.BulkCreateJobs, await request.body())
@@ -123,7 +130,7 @@ async def bulk_create_jobs(request: Request, principal: Caller) -> Response:
 # -- reads -----------------------------------------------------------------
 
 
-@router.get("/jobs")
+@router.get("/jobs", responses=common.documented(list[schemas.JobSummary], "Job summaries"))
 async def list_jobs(
     request: Request,
     principal: Caller,
@@ -158,7 +165,7 @@ async def list_jobs(
     return await dlq.list_summaries(request, principal, call)
 
 
-@router.get("/jobs/stats")
+@router.get("/jobs/stats", responses=common.documented(schemas.JobStats, "Counts per status"))
 async def job_stats(
     request: Request, principal: Caller, queue_name: str | None = None, queue: str | None = None
 ) -> Response:
@@ -171,7 +178,9 @@ async def job_stats(
     return convert.json_response(convert.job_stats(reply))
 
 
-@router.get("/jobs/status")
+@router.get(
+    "/jobs/status", responses=common.documented(list[schemas.JobStatusRow], "The known jobs")
+)
 async def batch_status(request: Request, principal: Caller, ids: str = "") -> Response:
     """Status of up to 100 jobs (``?ids=a,b,c``); unknown ids are left out."""
     job_ids = list(dict.fromkeys(i.strip() for i in ids.split(",") if i.strip()))
@@ -190,7 +199,11 @@ async def batch_status(request: Request, principal: Caller, ids: str = "") -> Re
 # -- REST workers ----------------------------------------------------------
 
 
-@router.post("/jobs/claim", openapi_extra=common.openapi_body(schemas.ClaimJobs))
+@router.post(
+    "/jobs/claim",
+    openapi_extra=common.openapi_body(schemas.ClaimJobs),
+    responses=common.documented(schemas.ClaimedJobs, "The leased jobs"),
+)
 async def claim_jobs(request: Request, principal: Caller) -> Response:
     """Lease up to ``limit`` ready jobs of a queue to a worker (``{jobs: []}`` when paused)."""
     body = common.parse_body(schemas.ClaimJobs, await request.body())
@@ -229,7 +242,11 @@ def _lease(job_id: str, lease_id: str | None, action: str) -> str:
     return lease_id
 
 
-@router.post("/jobs/{job_id}/complete", openapi_extra=common.openapi_body(schemas.CompleteJob))
+@router.post(
+    "/jobs/{job_id}/complete",
+    openapi_extra=common.openapi_body(schemas.CompleteJob),
+    responses=common.documented(common.Success, "Done"),
+)
 async def complete_job(job_id: str, request: Request, principal: Caller) -> Response:
     """Settle a leased job as completed (lease-fenced)."""
     body = common.parse_body(schemas.CompleteJob, await request.body())
@@ -250,7 +267,11 @@ async def complete_job(job_id: str, request: Request, principal: Caller) -> Resp
     return convert.raw_json_response(convert.SUCCESS)
 
 
-@router.post("/jobs/{job_id}/fail", openapi_extra=common.openapi_body(schemas.FailJob))
+@router.post(
+    "/jobs/{job_id}/fail",
+    openapi_extra=common.openapi_body(schemas.FailJob),
+    responses=common.documented(common.Success, "Done"),
+)
 async def fail_job(job_id: str, request: Request, principal: Caller) -> Response:
     """Report a failure: retried with backoff, or dead-lettered when out of retries."""
     body = common.parse_body(schemas.FailJob, await request.body())
@@ -269,7 +290,11 @@ async def fail_job(job_id: str, request: Request, principal: Caller) -> Response
     return convert.raw_json_response(convert.SUCCESS)
 
 
-@router.post("/jobs/{job_id}/heartbeat", openapi_extra=common.openapi_body(schemas.HeartbeatJob))
+@router.post(
+    "/jobs/{job_id}/heartbeat",
+    openapi_extra=common.openapi_body(schemas.HeartbeatJob),
+    responses=common.documented(common.Success, "Done"),
+)
 async def heartbeat_job(job_id: str, request: Request, principal: Caller) -> Response:
     """Extend a job's lease to now + ``lease_duration_secs``."""
     body = common.parse_body(schemas.HeartbeatJob, await request.body())
@@ -291,7 +316,7 @@ async def heartbeat_job(job_id: str, request: Request, principal: Caller) -> Res
 # -- one job ---------------------------------------------------------------
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", responses=common.documented(schemas.Job, "The job"))
 async def get_job(job_id: str, request: Request, principal: Caller) -> Response:
     """The full job."""
     reply = await request.app.state.core.call(
@@ -309,7 +334,9 @@ async def cancel_job(job_id: str, request: Request, principal: Caller) -> Respon
     return Response(status_code=204)
 
 
-@router.post("/jobs/{job_id}/retry")
+@router.post(
+    "/jobs/{job_id}/retry", responses=common.documented(schemas.Job, "The job, pending again")
+)
 async def retry_job(job_id: str, request: Request, principal: Caller) -> Response:
     """Re-run a failed or dead-lettered job now (retry count reset)."""
     reply = await request.app.state.core.call(
@@ -318,7 +345,11 @@ async def retry_job(job_id: str, request: Request, principal: Caller) -> Respons
     return convert.json_response(convert.job(reply))
 
 
-@router.put("/jobs/{job_id}/priority", openapi_extra=common.openapi_body(schemas.BoostPriority))
+@router.put(
+    "/jobs/{job_id}/priority",
+    openapi_extra=common.openapi_body(schemas.BoostPriority),
+    responses=common.documented(schemas.PriorityChanged, "Old and new priority"),
+)
 async def boost_priority(job_id: str, request: Request, principal: Caller) -> Response:
     """Change the priority of a job that has not started yet."""
     body = common.parse_body(schemas.BoostPriority, await request.body())
@@ -336,7 +367,10 @@ async def boost_priority(job_id: str, request: Request, principal: Caller) -> Re
     )
 
 
-@router.get("/jobs/{job_id}/history")
+@router.get(
+    "/jobs/{job_id}/history",
+    responses=common.documented(list[schemas.JobEvent], "Lifecycle events"),
+)
 async def job_history(
     job_id: str,
     request: Request,
@@ -369,7 +403,10 @@ def _dependency_json(d: pb.JobDependency) -> dict[str, str]:
     return {"job_id": d.job_id, "queue_name": d.queue_name, "status": d.status}
 
 
-@router.get("/jobs/{job_id}/dependencies")
+@router.get(
+    "/jobs/{job_id}/dependencies",
+    responses=common.documented(workflow_schemas.JobDependencies, "Both directions"),
+)
 async def get_job_dependencies(job_id: str, request: Request, principal: Caller) -> Response:
     """What the job waits for, what waits for it, and whether it may run."""
     reply = await request.app.state.core.call(
@@ -389,6 +426,7 @@ async def get_job_dependencies(job_id: str, request: Request, principal: Caller)
 @router.post(
     "/jobs/{job_id}/dependencies",
     openapi_extra=common.openapi_body(workflow_schemas.AddDependencies),
+    responses=common.documented(workflow_schemas.DependenciesAdded, "Edges added"),
 )
 async def add_job_dependencies(job_id: str, request: Request, principal: Caller) -> Response:
     """Make a waiting job also wait for ``depends_on`` (404 if any is unknown; self-

@@ -28,6 +28,7 @@ from spooled_gateway.auth.principal import Principal
 from spooled_gateway.orgs import plans
 from spooled_gateway.orgs import service as orgs
 from spooled_gateway.schemas import common, listing
+from spooled_gateway.schemas import webhooks as schemas
 
 router = APIRouter(tags=["outgoing-webhooks"])
 
@@ -139,14 +140,20 @@ def _ref(webhook_id: str) -> pb.WebhookRef:
 # -- routes ------------------------------------------------------------------------
 
 
-@router.get("/outgoing-webhooks")
+@router.get(
+    "/outgoing-webhooks",
+    responses=common.documented(list[schemas.OutgoingWebhook], "The org's endpoints"),
+)
 async def list_webhooks(request: Request, principal: Caller) -> Response:
     reply = await _call(request, principal, "ListWebhooks", pb.ListWebhooksRequest())
     return convert.json_response([webhook_json(w) for w in reply.webhooks])
 
 
 @router.post(
-    "/outgoing-webhooks", status_code=201, openapi_extra=common.openapi_body(CreateWebhook)
+    "/outgoing-webhooks",
+    status_code=201,
+    openapi_extra=common.openapi_body(CreateWebhook),
+    responses=common.documented(schemas.OutgoingWebhook, "Created", 201),
 )
 async def create_webhook(request: Request, principal: Caller) -> Response:
     """Create an endpoint; 201 with the webhook (its secret is never returned)."""
@@ -165,13 +172,20 @@ async def create_webhook(request: Request, principal: Caller) -> Response:
     return convert.json_response(webhook_json(w), 201)
 
 
-@router.get("/outgoing-webhooks/{webhook_id}")
+@router.get(
+    "/outgoing-webhooks/{webhook_id}",
+    responses=common.documented(schemas.OutgoingWebhook, "The endpoint"),
+)
 async def get_webhook(webhook_id: str, request: Request, principal: Caller) -> Response:
     w = await _call(request, principal, "GetWebhook", _ref(webhook_id))
     return convert.json_response(webhook_json(w))
 
 
-@router.put("/outgoing-webhooks/{webhook_id}", openapi_extra=common.openapi_body(UpdateWebhook))
+@router.put(
+    "/outgoing-webhooks/{webhook_id}",
+    openapi_extra=common.openapi_body(UpdateWebhook),
+    responses=common.documented(schemas.OutgoingWebhook, "The endpoint after the update"),
+)
 async def update_webhook(webhook_id: str, request: Request, principal: Caller) -> Response:
     """Change what is given; enabling a disabled endpoint counts against the plan cap."""
     body = common.parse_optional_body(UpdateWebhook, await request.body())
@@ -200,7 +214,10 @@ async def delete_webhook(webhook_id: str, request: Request, principal: Caller) -
     return Response(status_code=204)
 
 
-@router.post("/outgoing-webhooks/{webhook_id}/test")
+@router.post(
+    "/outgoing-webhooks/{webhook_id}/test",
+    responses=common.documented(schemas.WebhookTestResult, "How the test send went"),
+)
 async def test_webhook(webhook_id: str, request: Request, principal: Caller) -> Response:
     """Send a signed ``webhook.test`` event now: ``{success, status_code, response_time_ms, error}``."""
     r = await _call(request, principal, "TestWebhook", _ref(webhook_id))
@@ -214,7 +231,10 @@ async def test_webhook(webhook_id: str, request: Request, principal: Caller) -> 
     )
 
 
-@router.get("/outgoing-webhooks/{webhook_id}/deliveries")
+@router.get(
+    "/outgoing-webhooks/{webhook_id}/deliveries",
+    responses=common.documented(list[schemas.WebhookDelivery], "Deliveries, newest first"),
+)
 async def list_deliveries(
     webhook_id: str,
     request: Request,
@@ -234,7 +254,10 @@ async def list_deliveries(
     return convert.json_response([delivery_json(d) for d in reply.deliveries])
 
 
-@router.post("/outgoing-webhooks/{webhook_id}/retry/{delivery_id}")
+@router.post(
+    "/outgoing-webhooks/{webhook_id}/retry/{delivery_id}",
+    responses=common.documented(schemas.DeliveryRetried, "The outcome of the resend"),
+)
 async def retry_delivery(
     webhook_id: str, delivery_id: str, request: Request, principal: Caller
 ) -> Response:

@@ -33,7 +33,7 @@ def _writable(principal: Principal, name: str) -> str:
     return name
 
 
-@router.get("/queues")
+@router.get("/queues", responses=common.documented(list[schemas.QueueSummary], "Configured queues"))
 async def list_queues(request: Request, principal: Caller) -> Response:
     """Configured queues, by name."""
     reply = await request.app.state.core.call(
@@ -42,7 +42,7 @@ async def list_queues(request: Request, principal: Caller) -> Response:
     return convert.json_response([convert.queue_summary(q) for q in reply.queues])
 
 
-@router.get("/queues/{name}")
+@router.get("/queues/{name}", responses=common.documented(schemas.QueueConfig, "The configuration"))
 async def get_queue(name: str, request: Request, principal: Caller) -> Response:
     """One queue's full configuration (404 if it has none)."""
     reply = await request.app.state.core.call(
@@ -51,7 +51,11 @@ async def get_queue(name: str, request: Request, principal: Caller) -> Response:
     return convert.json_response(convert.queue_config(reply))
 
 
-@router.put("/queues/{name}/config", openapi_extra=common.openapi_body(schemas.UpdateQueueConfig))
+@router.put(
+    "/queues/{name}/config",
+    openapi_extra=common.openapi_body(schemas.UpdateQueueConfig),
+    responses=common.documented(schemas.QueueConfig, "The configuration after the update"),
+)
 async def update_queue_config(name: str, request: Request, principal: Caller) -> Response:
     """Create or update a queue's config; omitted fields keep their value, settings merge."""
     _writable(principal, name)
@@ -71,7 +75,9 @@ async def update_queue_config(name: str, request: Request, principal: Caller) ->
     return convert.json_response(convert.queue_config(reply))
 
 
-@router.get("/queues/{name}/stats")
+@router.get(
+    "/queues/{name}/stats", responses=common.documented(schemas.QueueStats, "Counts and timing")
+)
 async def queue_stats(name: str, request: Request, principal: Caller) -> Response:
     """Depth, throughput and workers of one queue."""
     reply = await request.app.state.core.call(
@@ -81,7 +87,9 @@ async def queue_stats(name: str, request: Request, principal: Caller) -> Respons
 
 
 @router.post(
-    "/queues/{name}/pause", openapi_extra=common.openapi_body(schemas.PauseQueue, required=False)
+    "/queues/{name}/pause",
+    openapi_extra=common.openapi_body(schemas.PauseQueue, required=False),
+    responses=common.documented(schemas.QueuePaused, "Paused"),
 )
 async def pause_queue(name: str, request: Request, principal: Caller) -> Response:
     """Stop handing out the queue's jobs (claims return nothing) until resumed."""
@@ -93,7 +101,7 @@ async def pause_queue(name: str, request: Request, principal: Caller) -> Respons
     return convert.json_response(convert.queue_paused(reply))
 
 
-@router.post("/queues/{name}/resume")
+@router.post("/queues/{name}/resume", responses=common.documented(schemas.QueueResumed, "Resumed"))
 async def resume_queue(name: str, request: Request, principal: Caller) -> Response:
     """Hand out the queue's jobs again (any request body is ignored)."""
     _writable(principal, name)

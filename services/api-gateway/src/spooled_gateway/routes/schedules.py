@@ -14,7 +14,7 @@ filters on the list (upstream ignores them); history rows also carry
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import Field, StringConstraints
@@ -27,6 +27,8 @@ from spooled_gateway.auth.deps import require_principal
 from spooled_gateway.auth.principal import Principal
 from spooled_gateway.orgs import plans
 from spooled_gateway.schemas import common, listing
+from spooled_gateway.schemas import schedules as schemas
+from spooled_gateway.schemas.schedules import MissedRunPolicy, OverlapPolicy
 
 router = APIRouter(tags=["schedules"])
 
@@ -40,8 +42,6 @@ Description = Annotated[str, StringConstraints(max_length=1000)]
 Cron = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Timezone = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 CatchUpLimit = Annotated[int, Field(ge=1, le=1000)]
-MissedRunPolicy = Literal["skip", "catch_up"]
-OverlapPolicy = Literal["allow", "skip"]
 
 
 class CreateSchedule(common.RequestModel):
@@ -168,7 +168,12 @@ def _clamp(value: int, default: int) -> int:
 # -- routes ------------------------------------------------------------------------
 
 
-@router.post("/schedules", status_code=201, openapi_extra=common.openapi_body(CreateSchedule))
+@router.post(
+    "/schedules",
+    status_code=201,
+    openapi_extra=common.openapi_body(CreateSchedule),
+    responses=common.documented(schemas.ScheduleCreated, "Created", 201),
+)
 async def create_schedule(request: Request, principal: Caller) -> Response:
     """Create a schedule; 201 ``{id, name, cron_expression, next_run_at}``."""
     body = common.parse_body(CreateSchedule, await request.body())
@@ -206,7 +211,9 @@ async def create_schedule(request: Request, principal: Caller) -> Response:
     )
 
 
-@router.get("/schedules")
+@router.get(
+    "/schedules", responses=common.documented(list[schemas.Schedule], "Schedules, newest first")
+)
 async def list_schedules(
     request: Request,
     principal: Caller,
@@ -230,13 +237,19 @@ async def list_schedules(
     return convert.json_response([schedule_json(s) for s in reply.schedules])
 
 
-@router.get("/schedules/{schedule_id}")
+@router.get(
+    "/schedules/{schedule_id}", responses=common.documented(schemas.Schedule, "The schedule")
+)
 async def get_schedule(schedule_id: str, request: Request, principal: Caller) -> Response:
     ref = pb.ScheduleRef(id=common.path_id(schedule_id))
     return convert.json_response(schedule_json(await _call(request, principal, "GetSchedule", ref)))
 
 
-@router.put("/schedules/{schedule_id}", openapi_extra=common.openapi_body(UpdateSchedule))
+@router.put(
+    "/schedules/{schedule_id}",
+    openapi_extra=common.openapi_body(UpdateSchedule),
+    responses=common.documented(schemas.Schedule, "The schedule after the update"),
+)
 async def update_schedule(schedule_id: str, request: Request, principal: Caller) -> Response:
     """Change any field but ``queue_name``; a new cron or timezone moves ``next_run_at``."""
     body = common.parse_optional_body(UpdateSchedule, await request.body())
@@ -273,7 +286,10 @@ async def delete_schedule(schedule_id: str, request: Request, principal: Caller)
     return Response(status_code=204)
 
 
-@router.post("/schedules/{schedule_id}/pause")
+@router.post(
+    "/schedules/{schedule_id}/pause",
+    responses=common.documented(schemas.Schedule, "The schedule, inactive"),
+)
 async def pause_schedule(schedule_id: str, request: Request, principal: Caller) -> Response:
     """Stop firing until resumed (any request body is ignored)."""
     ref = pb.ScheduleRef(id=common.path_id(schedule_id))
@@ -282,7 +298,10 @@ async def pause_schedule(schedule_id: str, request: Request, principal: Caller) 
     )
 
 
-@router.post("/schedules/{schedule_id}/resume")
+@router.post(
+    "/schedules/{schedule_id}/resume",
+    responses=common.documented(schemas.Schedule, "The schedule, active"),
+)
 async def resume_schedule(schedule_id: str, request: Request, principal: Caller) -> Response:
     """Fire again from the next tick after now; ticks missed while paused are not fired."""
     message = pb.ResumeScheduleRequest(
@@ -293,7 +312,10 @@ async def resume_schedule(schedule_id: str, request: Request, principal: Caller)
     )
 
 
-@router.post("/schedules/{schedule_id}/trigger")
+@router.post(
+    "/schedules/{schedule_id}/trigger",
+    responses=common.documented(schemas.ScheduleTriggered, "The enqueued job"),
+)
 async def trigger_schedule(schedule_id: str, request: Request, principal: Caller) -> Response:
     """Enqueue one job from the template now; ``{job_id, triggered_at}``."""
     ref = pb.ScheduleRef(id=common.path_id(schedule_id))
@@ -303,7 +325,10 @@ async def trigger_schedule(schedule_id: str, request: Request, principal: Caller
     )
 
 
-@router.get("/schedules/{schedule_id}/history")
+@router.get(
+    "/schedules/{schedule_id}/history",
+    responses=common.documented(list[schemas.ScheduleRun], "Runs, newest first"),
+)
 async def schedule_history(
     schedule_id: str, request: Request, principal: Caller, limit: int = HISTORY_DEFAULT
 ) -> Response:

@@ -28,7 +28,10 @@ DEFAULT_MAX_CONCURRENCY = 5
 
 
 @router.post(
-    "/workers/register", status_code=201, openapi_extra=common.openapi_body(schemas.RegisterWorker)
+    "/workers/register",
+    status_code=201,
+    openapi_extra=common.openapi_body(schemas.RegisterWorker),
+    responses=common.documented(schemas.WorkerRegistered, "Registered", 201),
 )
 async def register_worker(request: Request, principal: Caller) -> Response:
     """Register (or, with a stable ``worker_id``, re-register) a worker for a queue."""
@@ -56,7 +59,7 @@ async def register_worker(request: Request, principal: Caller) -> Response:
     )
 
 
-@router.get("/workers")
+@router.get("/workers", responses=common.documented(list[schemas.WorkerSummary], "Workers"))
 async def list_workers(request: Request, principal: Caller) -> Response:
     """Workers, most recent heartbeat first."""
     reply = await request.app.state.core.call(
@@ -65,7 +68,7 @@ async def list_workers(request: Request, principal: Caller) -> Response:
     return convert.json_response([convert.worker_summary(w) for w in reply.workers])
 
 
-@router.get("/workers/{worker_id}")
+@router.get("/workers/{worker_id}", responses=common.documented(schemas.Worker, "The worker"))
 async def get_worker(worker_id: str, request: Request, principal: Caller) -> Response:
     reply = await request.app.state.core.call(
         principal.tenant,

@@ -197,7 +197,11 @@ def _ref(workflow_id: str) -> pb.WorkflowRef:
 # -- routes --------------------------------------------------------------------------
 
 
-@router.post("/workflows", openapi_extra=common.openapi_body(schemas.CreateWorkflow))
+@router.post(
+    "/workflows",
+    openapi_extra=common.openapi_body(schemas.CreateWorkflow),
+    responses=common.documented(schemas.WorkflowCreated, "Created with all its jobs"),
+)
 async def create_workflow(request: Request, principal: Caller) -> Response:
     """Create a workflow and all its jobs at once: 200 ``{workflow_id, job_ids, status}``."""
     cap = _cap(principal)
@@ -222,7 +226,9 @@ async def create_workflow(request: Request, principal: Caller) -> Response:
     )
 
 
-@router.get("/workflows")
+@router.get(
+    "/workflows", responses=common.documented(list[schemas.Workflow], "Workflows, newest first")
+)
 async def list_workflows(
     request: Request,
     principal: Caller,
@@ -240,21 +246,30 @@ async def list_workflows(
     return convert.json_response([workflow_json(w) for w in reply.workflows])
 
 
-@router.get("/workflows/{workflow_id}")
+@router.get(
+    "/workflows/{workflow_id}",
+    responses=common.documented(schemas.WorkflowDetail, "Jobs, edges and progress"),
+)
 async def get_workflow(workflow_id: str, request: Request, principal: Caller) -> Response:
     """The workflow with its jobs, dependency edges and progress."""
     reply = await _call(request, principal, "GetWorkflow", _ref(workflow_id))
     return convert.json_response(detail_json(reply))
 
 
-@router.post("/workflows/{workflow_id}/cancel")
+@router.post(
+    "/workflows/{workflow_id}/cancel",
+    responses=common.documented(schemas.Workflow, "The workflow, cancelled"),
+)
 async def cancel_workflow(workflow_id: str, request: Request, principal: Caller) -> Response:
     """Cancel the jobs that have not started (running ones finish); 409 once finished."""
     reply = await _call(request, principal, "CancelWorkflow", _ref(workflow_id))
     return convert.json_response(workflow_json(reply))
 
 
-@router.post("/workflows/{workflow_id}/retry")
+@router.post(
+    "/workflows/{workflow_id}/retry",
+    responses=common.documented(schemas.Workflow, "The workflow, running again"),
+)
 async def retry_workflow(workflow_id: str, request: Request, principal: Caller) -> Response:
     """Re-run the failed, dead-lettered and cancelled jobs of a failed workflow (else 400)."""
     reply = await _call(request, principal, "RetryWorkflow", _ref(workflow_id))

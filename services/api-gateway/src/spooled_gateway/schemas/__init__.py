@@ -1,1 +1,2 @@
-"""Request models of the public REST API (responses are rendered by ``convert``)."""
+"""Models of the public REST API: request bodies (parsed and validated) and response bodies
+(documentation only: ``convert`` and the routes render them, see ``common.ResponseModel``)."""

@@ -110,6 +110,29 @@ class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class ResponseModel(BaseModel):
+    """A response body as the OpenAPI document states it.
+
+    Never instantiated: routes render with orjson and skip response validation (the hot
+    paths cannot afford it), so these only document the body for clients and for the
+    schemathesis conformance check. Unknown fields are allowed because upstream adds
+    fields between versions and clients must tolerate them.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Success(ResponseModel):
+    """``{"success": true}``: the settlement and lease-extension acknowledgement."""
+
+    success: bool
+
+
+def documented(model: object, description: str, *status: int) -> dict[int | str, Any]:
+    """``responses=`` entry documenting a body the route renders itself (default: 200)."""
+    return {code: {"model": model, "description": description} for code in status or (200,)}
+
+
 M = TypeVar("M", bound=BaseModel)
 
 

@@ -1,4 +1,4 @@
-"""Request bodies of ``/jobs`` and ``/jobs/dlq``.
+"""Request and response bodies of ``/jobs`` and ``/jobs/dlq``.
 
 Every field the official SDK (``spooled==1.6.0``) sends is here; anything else
 is refused with 400. A few optional fields beyond upstream (per-item options
@@ -9,7 +9,7 @@ and are harmless to clients that never send them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
@@ -23,6 +23,7 @@ from spooled_gateway.schemas.common import (
     Priority,
     QueueName,
     RequestModel,
+    ResponseModel,
     TimeoutSecs,
     WorkerId,
 )
@@ -149,3 +150,181 @@ class PurgeDeadLetters(RequestModel):
     older_than: datetime | None = None
     limit: Annotated[int, Field(ge=1, le=10_000)] | None = None
     confirm: bool | None = None
+
+
+# -- responses (API.md §3-§5; rendered by ``convert``) -----------------------------
+
+JobStatus = Literal[
+    "pending", "scheduled", "processing", "completed", "failed", "deadletter", "cancelled"
+]
+
+
+class JobCreated(ResponseModel):
+    """``POST /jobs``: ``created`` is false on a repeated ``idempotency_key`` (HTTP 200)."""
+
+    id: str
+    created: bool
+
+
+class BulkJobCreated(ResponseModel):
+    index: int
+    job_id: str
+    created: bool
+
+
+class BulkJobFailed(ResponseModel):
+    index: int
+    error: str
+
+
+class BulkJobsResult(ResponseModel):
+    """``POST /jobs/bulk``: per-item outcome, in request order."""
+
+    succeeded: list[BulkJobCreated]
+    failed: list[BulkJobFailed]
+    total: int
+    success_count: int
+    failure_count: int
+
+
+class Job(ResponseModel):
+    """The full job (``GET /jobs/{id}``, ``POST /jobs/{id}/retry``)."""
+
+    id: str
+    organization_id: str
+    queue_name: str
+    status: JobStatus
+    payload: Any
+    result: Any
+    retry_count: int
+    max_retries: int
+    last_error: str | None
+    created_at: datetime
+    scheduled_at: datetime | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    expires_at: datetime | None
+    priority: int
+    tags: Any
+    timeout_seconds: int
+    parent_job_id: str | None
+    completion_webhook: str | None
+    assigned_worker_id: str | None
+    lease_id: str | None
+    lease_expires_at: datetime | None
+    idempotency_key: str | None
+    updated_at: datetime
+    workflow_id: str | None
+    dependency_mode: Literal["all", "any"]
+    dependencies_met: bool
+
+
+class JobSummary(ResponseModel):
+    """A row of ``GET /jobs`` and ``GET /jobs/dlq``; ``attempt`` repeats ``retry_count``
+    (newer upstream renamed it, older clients read the old name)."""
+
+    id: str
+    queue_name: str
+    status: JobStatus
+    priority: int
+    retry_count: int
+    attempt: int
+    max_retries: int
+    #: ``payload.job_type`` when it is a string, else ``""``.
+    job_type: str
+    last_error: str | None
+    created_at: datetime
+    scheduled_at: datetime | None
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+class JobStatusRow(ResponseModel):
+    """A row of ``GET /jobs/status``."""
+
+    id: str
+    status: JobStatus
+    queue_name: str
+    retry_count: int
+    created_at: datetime
+    completed_at: datetime | None
+
+
+class JobStats(ResponseModel):
+    """``GET /jobs/stats``: counts per status."""
+
+    pending: int
+    scheduled: int
+    processing: int
+    completed: int
+    failed: int
+    deadletter: int
+    cancelled: int
+    total: int
+
+
+class ClaimedJob(ResponseModel):
+    id: str
+    queue_name: str
+    payload: Any
+    retry_count: int
+    max_retries: int
+    timeout_seconds: int
+    lease_expires_at: datetime | None
+    lease_id: str | None
+
+
+class ClaimedJobs(ResponseModel):
+    """``POST /jobs/claim``: empty when nothing is ready or the queue is paused."""
+
+    jobs: list[ClaimedJob]
+
+
+class PriorityChanged(ResponseModel):
+    job_id: str
+    old_priority: int
+    new_priority: int
+
+
+class JobEvent(ResponseModel):
+    """A row of ``GET /jobs/{id}/history``."""
+
+    id: str
+    job_id: str
+    event_type: str
+    worker_id: str | None
+    details: Any
+    created_at: datetime
+
+
+class DeadLettersRetried(ResponseModel):
+    retried_count: int
+    retried_jobs: list[str]
+    skipped_jobs: list[str]
+    #: ``retried_jobs`` again, under the name older clients read.
+    job_ids: list[str]
+
+
+class DeadLettersPurged(ResponseModel):
+    purged_count: int
+
+
+class Blocker(ResponseModel):
+    """One reason a job is not running, shaped like an error body (code first)."""
+
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class Diagnosis(ResponseModel):
+    """``GET /jobs/{id}/diagnose``: ``blocker`` is the first of ``blockers`` (the one to act
+    on), null when the job is runnable or finished."""
+
+    job_id: str
+    queue_name: str
+    status: JobStatus
+    runnable: bool
+    blocker: Blocker | None
+    blockers: list[Blocker]
+    checked_at: datetime | None
