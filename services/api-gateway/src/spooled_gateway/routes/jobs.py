@@ -73,8 +73,8 @@ def _webhook(settings: GatewaySettings, url: str | None) -> str | None:
     status_code=201,
     openapi_extra=common.openapi_body(schemas.CreateJob),
     responses={
-        201: {"model": schemas.JobCreated, "description": "Enqueued"},
-        200: {"model": schemas.JobCreated, "description": "Idempotent hit: the existing job's id"},
+        **common.documented(schemas.JobCreated, "Enqueued", 201),
+        **common.documented(schemas.JobCreated, "Idempotent hit: the existing job's id"),
     },
 )
 async def create_job(request: Request, principal: Caller) -> Response:
