@@ -12,10 +12,11 @@ import asyncio
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from spooled_common import errors, plans, rpc
+from spooled_common.group_commit import GroupCommit
 from spooled_common.tenant import Tenant
 from spooled_proto.spooled.internal.v1 import billing_pb2 as pb
 from spooled_proto.spooled.internal.v1 import billing_pb2_grpc
@@ -75,12 +76,9 @@ class Unmetered:
         return None
 
 
-@dataclass
-class _Lane:
-    """One organization's reservations waiting for the call in flight to finish."""
-
-    waiting: list[tuple[int, int, asyncio.Future[Reservation]]] = field(default_factory=list)
-    busy: bool = False
+#: One caller's reservation: (jobs, largest payload bytes).
+_Ask = tuple[int, int]
+_Batch = list[tuple[_Ask, asyncio.Future[Reservation]]]
 
 
 class BillingLimits:
@@ -105,8 +103,7 @@ class BillingLimits:
         )
         self._cache_secs = cache_secs
         self._cache: dict[str, tuple[float, plans.PlanLimits]] = {}
-        self._lanes: dict[str, _Lane] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._group: GroupCommit[str, _Ask, Reservation] = GroupCommit(self._reserve_batch)
 
     async def _call(self, org_id: str, method: str, request: Any) -> Any:
         return await self._billing.call(Tenant(org_id), method, request)
@@ -116,33 +113,12 @@ class BillingLimits:
         return hit[1] if hit is not None and hit[0] > time.monotonic() else None
 
     async def reserve(self, org_id: str, count: int, largest_payload: int) -> Reservation:
-        lane = self._lanes.get(org_id)
-        if lane is None:
-            lane = self._lanes[org_id] = _Lane()
-        future: asyncio.Future[Reservation] = asyncio.get_running_loop().create_future()
-        lane.waiting.append((count, largest_payload, future))
-        if not lane.busy:
-            lane.busy = True
-            task = asyncio.create_task(self._drain(org_id, lane))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return await future
+        return await self._group.submit(org_id, (count, largest_payload))
 
-    async def _drain(self, org_id: str, lane: _Lane) -> None:
-        try:
-            while lane.waiting:
-                batch, lane.waiting = lane.waiting, []
-                await self._reserve_batch(org_id, batch)
-        finally:
-            lane.busy = False
-            if not lane.waiting and self._lanes.get(org_id) is lane:
-                del self._lanes[org_id]
-
-    async def _reserve_batch(
-        self, org_id: str, batch: list[tuple[int, int, asyncio.Future[Reservation]]]
-    ) -> None:
+    async def _reserve_batch(self, org_id: str, batch: _Batch) -> None:
         if len(batch) > 1:
-            total, largest = sum(b[0] for b in batch), max(b[1] for b in batch)
+            total = sum(count for (count, _), _ in batch)
+            largest = max(largest for (_, largest), _ in batch)
             try:
                 together = await self._reserve_once(org_id, total, largest)
             except (errors.QuotaExceeded, errors.PayloadTooLarge):
@@ -153,17 +129,17 @@ class BillingLimits:
                     raise
                 return
             else:
-                for count, _, future in batch:
+                for (count, _), future in batch:
                     if not future.done():
                         future.set_result(Reservation(count, together.day, together.limits))
                     elif count:  # the caller gave up while we reserved for it
                         await self._refund_quietly(org_id, count, together.day)
                 return
-        for count, largest, future in batch:
+        for (count, largest), future in batch:
             try:
                 got = await self._reserve_once(org_id, count, largest)
             except BaseException as exc:
-                _fail_all([(count, largest, future)], exc)
+                _fail_all([((count, largest), future)], exc)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
@@ -206,9 +182,7 @@ class BillingLimits:
         await self._billing.close()
 
 
-def _fail_all(
-    batch: list[tuple[int, int, asyncio.Future[Reservation]]], exc: BaseException
-) -> None:
+def _fail_all(batch: _Batch, exc: BaseException) -> None:
     err = (
         exc
         if isinstance(exc, errors.AppError)
@@ -216,7 +190,7 @@ def _fail_all(
             "Billing unavailable; retry shortly", headers={"Retry-After": "1"}
         )
     )
-    for _, _, future in batch:
+    for _, future in batch:
         if not future.done():
             future.set_exception(err)
 
