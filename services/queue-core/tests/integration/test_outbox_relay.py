@@ -7,6 +7,7 @@ reads back what landed in the stream through JetStream's message API.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 import time
 import uuid
@@ -26,6 +27,7 @@ from spooled_common.migrate import migrate
 from spooled_common.tenant import Tenant
 from spooled_queue_core import db
 from spooled_queue_core.app import build_services
+from spooled_queue_core.grpc_server import Services
 from spooled_queue_core.outbox import OutboxRelay, RelaySettings, metrics, wire
 from spooled_queue_core.outbox.publisher import Publisher, PublishError
 from spooled_queue_core.testing import claim_one, enqueue, make_settings
@@ -45,6 +47,23 @@ def relay_settings(nats_url: str, **env: Any) -> RelaySettings:
     }
     values.update(env)
     return RelaySettings(**values)
+
+
+@contextlib.asynccontextmanager
+async def relaying(
+    dsn: str, pool: asyncpg.Pool, nats_server: NatsServer
+) -> AsyncIterator[Services]:
+    """queue-core's services with a running relay woken by their own enqueues."""
+    wakeup = Wakeup(dsn, channel=f"wake_{uuid.uuid4().hex[:8]}")
+    await wakeup.start()
+    relay = await OutboxRelay(
+        dsn, relay_settings(nats_server.url), wake_channel=wakeup.channel
+    ).start()
+    try:
+        yield build_services(pool, make_settings(dsn), wakeup)
+    finally:
+        await relay.stop()
+        await wakeup.stop()
 
 
 async def wait_until(fn: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
@@ -123,22 +142,12 @@ class TestRelay:
     async def test_a_job_lifecycle_reaches_the_stream_in_order(
         self, dsn: str, pool: asyncpg.Pool, nats_server: NatsServer
     ) -> None:
-        settings = make_settings(dsn)
-        wakeup = Wakeup(dsn, channel=f"wake_{uuid.uuid4().hex[:8]}")
-        await wakeup.start()
-        relay = await OutboxRelay(
-            dsn, relay_settings(nats_server.url), wake_channel=wakeup.channel
-        ).start()
-        try:
-            services = build_services(pool, settings, wakeup)
+        async with relaying(dsn, pool, nats_server) as services:
             tenant = Tenant(f"org-{uuid.uuid4()}")
             job = await enqueue(services, tenant, "emails.v2", payload='{"to": "a"}')
             row = await claim_one(services, tenant, "emails.v2", worker="w1")
             await services.leases.complete(tenant, job, "w1", row["lease_id"], '{"ok": true}')
             await wait_until(lambda: _none(unpublished(pool)), what="all rows published")
-        finally:
-            await relay.stop()
-            await wakeup.stop()
 
         msgs = await stream_messages(nats_server.url, tenant.org_id)
         assert [b["event"] for b in bodies(msgs)] == ["job.created", "job.started", "job.completed"]
@@ -385,22 +394,12 @@ class TestTracing:
     async def test_messages_carry_the_publish_span_of_the_rows_trace(
         self, dsn: str, pool: asyncpg.Pool, nats_server: NatsServer, span_exporter: Any
     ) -> None:
-        settings = make_settings(dsn)
-        wakeup = Wakeup(dsn, channel=f"wake_{uuid.uuid4().hex[:8]}")
-        await wakeup.start()
-        relay = await OutboxRelay(
-            dsn, relay_settings(nats_server.url), wake_channel=wakeup.channel
-        ).start()
-        try:
-            services = build_services(pool, settings, wakeup)
+        async with relaying(dsn, pool, nats_server) as services:
             tenant = Tenant(f"org-{uuid.uuid4()}")
             with tracing.tracer().start_as_current_span("enqueue") as request:
                 job = await enqueue(services, tenant, "traced")
             await add_events(pool, tenant.org_id, [("other", "queue.paused")])  # untraced row
             await wait_until(lambda: _none(unpublished(pool)), what="all rows published")
-        finally:
-            await relay.stop()
-            await wakeup.stop()
 
         created, paused = await stream_messages(nats_server.url, tenant.org_id)
         [publish] = [
